@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 STAMP="$VENV/.verl_difficulty_stamp"
-want=$(cat setup.py requirements/lock-cpu.txt | sha256sum | cut -d' ' -f1)
+want=$(cat setup.py requirements/lock-cpu.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
@@ -21,10 +21,13 @@ fi
 echo "[bootstrap] installing the tested stack into $VENV (first run takes a few minutes) ..."
 start=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
+quiet() { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
+"$VENV/bin/python" -m pip install -q --upgrade pip "setuptools<82" wheel 2>&1 | quiet
 # The lock pins torch 2.11.0 + torchvision 0.26.0 from PyPI: the machine-local torch 2.13.0+cpu wheel has no
 # matching torchvision, and without torchvision verl silently treats every VLM as text-only.
-"$VENV/bin/python" -m pip install -q -c requirements/lock-cpu.txt -e ".[test]"
+# editable_mode=compat: a plain path entry, so PYTHONPATH (e.g. a git worktree) can take precedence.
+"$VENV/bin/python" -m pip install -q -c requirements/lock-cpu.txt --config-settings editable_mode=compat \
+  -e ".[test]" 2>&1 | quiet
 "$VENV/bin/python" - <<'PY'
 import torch, torchvision, transformers, verl
 assert torch.__version__.startswith("2.11.0"), torch.__version__

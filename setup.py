@@ -1,12 +1,12 @@
 """verl-difficulty: difficulty-aware data selection for multimodal GRPO in verl."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
-version = {}
-exec((ROOT / "verl_difficulty" / "version.py").read_text(), version)
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "verl_difficulty" / "version.py").read_text()).group(1)
 
 # The stack verl 0.9.1 is tested with (see requirements/lock-cpu.txt for the full lock used by CI).
 INSTALL_REQUIRES = [
@@ -41,7 +41,7 @@ EXTRAS = {
 
 setup(
     name="verl-difficulty",
-    version=version["__version__"],
+    version=VERSION,
     description="Difficulty-aware data selection (PISM, CMAB, pass-rate) for multimodal GRPO in verl",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

@@ -1,4 +1,7 @@
-"""Fixtures for the data tests: where the real samples are, running the example scripts, converted outputs."""
+"""Fixtures for the data tests: running the example scripts, converted outputs.
+
+``shared_data`` (``../shared/data``) and ``bundled_data`` (``examples/data``) come from ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +13,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLED = REPO / "examples" / "data"
-
-
-def _find_shared() -> Path | None:
-    env = os.environ.get("VERL_DIFFICULTY_SHARED_DATA")
-    if env:
-        return Path(env)
-    # ../shared/data relative to the project root; a git worktree may sit one or two levels deeper.
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data"
-        if (candidate / "mathv_testmini" / "testmini.jsonl").is_file():
-            return candidate
-    return None
-
-
-SHARED = _find_shared()
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The full real samples (``../shared/data``; override with ``VERL_DIFFICULTY_SHARED_DATA``)."""
-    if SHARED is None:
-        pytest.skip("../shared/data not found (set VERL_DIFFICULTY_SHARED_DATA)")
-    return SHARED
-
-
-@pytest.fixture(scope="session")
-def bundled_data() -> Path:
-    return BUNDLED
 
 
 def _run_example(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -30,26 +30,20 @@ def verl_stack(tiny_model_dir):
     return tokenizer, processor
 
 
-def make_dataset(files: list[Path], verl_stack, cache_dir: Path):
-    from omegaconf import OmegaConf
+@pytest.fixture
+def make_dataset(verl_stack, rlhf_config):
+    """``make_dataset(files)`` -> verl's ``RLHFDataset`` over ``files`` with the tiny model's processor."""
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     tokenizer, processor = verl_stack
-    config = OmegaConf.create(
-        {
-            "prompt_key": "prompt",
-            "image_key": "images",
-            "max_prompt_length": MAX_PROMPT_LENGTH,
-            "filter_overlong_prompts": True,
-            # In-process filtering: datasets' worker pool forks, and a child forked after torch ran in this
-            # process (an earlier test's processor call) can deadlock in the OpenMP pool.
-            "filter_overlong_prompts_workers": None,
-            "truncation": "error",
-            "return_raw_chat": True,
-            "cache_dir": str(cache_dir),
-        }
-    )
-    return RLHFDataset(data_files=[str(f) for f in files], tokenizer=tokenizer, config=config, processor=processor)
+    # filter_overlong_prompts=True; filtering runs in-process (see the rlhf_config fixture on forks).
+    config = rlhf_config(max_prompt_length=MAX_PROMPT_LENGTH, truncation="error", return_raw_chat=True)
+    assert config.filter_overlong_prompts is True
+
+    def make(files: list[Path]):
+        return RLHFDataset(data_files=[str(f) for f in files], tokenizer=tokenizer, config=config, processor=processor)
+
+    return make
 
 
 def check_items(dataset, processor, expected: dict[str, dict]) -> int:
@@ -93,30 +87,30 @@ def check_items(dataset, processor, expected: dict[str, dict]) -> int:
 
 
 @pytest.mark.slow
-def test_every_mathv_row_loads_with_image_inputs(shared_parquets, verl_stack, tmp_path):
+def test_every_mathv_row_loads_with_image_inputs(shared_parquets, verl_stack, make_dataset):
     rows = {r["extra_info"]["index"]: r for r in read_rows(shared_parquets["mathv"])}
     assert len(rows) == 304
-    dataset = make_dataset([shared_parquets["mathv"]], verl_stack, tmp_path / "cache")
+    dataset = make_dataset([shared_parquets["mathv"]])
     assert len(dataset) == 304, "filter_overlong_prompts dropped MATH-V rows"
     assert check_items(dataset, verl_stack[1], rows) == 304
 
 
-def test_other_converters_load_with_image_inputs(shared_parquets, bundled_parquets, verl_stack, tmp_path):
+def test_other_converters_load_with_image_inputs(shared_parquets, bundled_parquets, verl_stack, make_dataset):
     files = [shared_parquets[k] for k in ("geo3k", "geo3k_free", "mmocr_words", "icdar_grounding")]
     files.append(bundled_parquets["swift_jsonl"])
     rows = {r["extra_info"]["index"]: r for f in files for r in read_rows(f)}
     assert len(rows) == 10 + 10 + 10 + 40 + 10
-    dataset = make_dataset(files, verl_stack, tmp_path / "cache")
+    dataset = make_dataset(files)
     assert len(dataset) == len(rows), "filter_overlong_prompts dropped rows"
     assert check_items(dataset, verl_stack[1], rows) == len(rows)
 
 
-def test_collate_fn_batches_items(bundled_parquets, verl_stack, tmp_path):
+def test_collate_fn_batches_items(bundled_parquets, make_dataset):
     from torch.utils.data import DataLoader
     from verl.utils.dataset.rl_dataset import collate_fn
 
     files = list(bundled_parquets.values())
-    dataset = make_dataset(files, verl_stack, tmp_path / "cache")
+    dataset = make_dataset(files)
     assert len(dataset) == sum(len(read_rows(f)) for f in files) == 90
     loader = DataLoader(dataset, batch_size=8, shuffle=True, collate_fn=collate_fn)
     batch = next(iter(loader))

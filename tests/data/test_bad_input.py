@@ -189,3 +189,16 @@ def test_swift_bad_lines(shared_data, tmp_path):
         9: "malformed record",
         11: "invalid row",  # duplicate id
     }
+
+
+def test_verl_difficulty_convert_command(shared_data, tmp_path, capsys):
+    from verl_difficulty.cli import main
+
+    out = tmp_path / "g.parquet"
+    assert (
+        main(["convert", "geo3k", "--input", str(shared_data / "geo3k_examples"), "--out", str(out), "--strict"]) == 0
+    )
+    assert len(read_rows(out)) == 10 and "[geo3k] read 10, wrote 10, skipped 0" in capsys.readouterr().out
+    assert main(["convert", "--list"]) == 0 and "icdar_grounding" in capsys.readouterr().out
+    assert main(["convert", "nope"]) == 2
+    assert main(["convert"]) == 2

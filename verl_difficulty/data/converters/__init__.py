@@ -44,13 +44,16 @@ __all__ = ["CONVERTERS", "INSTRUCTIONS", "SKIP_CATEGORIES", "ConverterSpec", "co
 
 
 def _usage() -> str:
-    lines = ["usage: <converter> --input PATH --out OUT.parquet [options]   (--help after a name for details)", ""]
+    lines = ["usage: CONVERTER --input PATH --out OUT.parquet [options]   (CONVERTER --help for details)", ""]
     lines += [f"  {name:<16} {spec.summary}" for name, spec in CONVERTERS.items()]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """``main(["mathv", "--input", ..., "--out", ...])`` -> exit status (0 ok, 1 strict with skips, 2 usage)."""
+def main(argv: list[str] | None = None, prog: str = "verl-difficulty convert") -> int:
+    """``main(["mathv", "--input", ..., "--out", ...])`` -> exit status (0 ok, 1 strict with skips, 2 usage).
+
+    This is ``verl-difficulty convert``; ``--list`` (or ``--help``) lists the converters.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "--list"):
         print(_usage())
@@ -60,4 +63,4 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if spec is None:
         print(f"unknown converter {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    return run_cli(spec, rest, prog=f"{prog} {name}" if prog else name)
+    return run_cli(spec, rest, prog=f"{prog} {name}")

@@ -133,6 +133,10 @@ def test_case_insensitive_grouping_by_default(toy_copy):
     ]
     assert not report.skipped and report.notes["words shorter than --min-chars 3"] == 1
     assert report.notes["illegible boxes (###)"] == 1 + 2  # img_2 + img_9
+    assert "images without an annotation file" not in report.notes
+    shutil.copyfile(toy_copy / "imgs/img_2.jpg", toy_copy / "imgs/img_77.jpg")
+    _, report = _convert(toy_copy)
+    assert report.notes["images without an annotation file"] == 1 and not report.skipped
 
 
 def test_case_sensitive_and_min_chars(toy_copy):

@@ -21,9 +21,9 @@ Choices (settings):
 - With ``--max-pixels`` the boxes are scaled by the image's resize factors.
 
 ``extra_info.index`` = ``icdar2015/<image stem>/<url-quoted word>``. Images with no askable word (only
-illegible or short words) produce no row and are counted in the notes. Skipped (file + line named): malformed
-lines, a box that is empty after clipping (the whole word is skipped, since its truth would be incomplete),
-a missing/corrupt image, an annotation file that cannot be read.
+illegible or short words) or without an annotation file produce no row and are counted in the notes.
+Skipped (file + line named): malformed lines, a box that is empty after clipping (the whole word is skipped,
+since its truth would be incomplete), a missing/corrupt image, an annotation file that cannot be read.
 """
 
 from __future__ import annotations
@@ -255,7 +255,12 @@ def convert(
     if min_chars < 1:
         raise ValueError(f"min_chars must be >= 1, got {min_chars}")
     built = []
-    for gt_file, image_file in find_pairs(input_path, images_dir, gt_dir):
+    pairs = find_pairs(input_path, images_dir, gt_dir)
+    img_root = Path(images_dir) if images_dir else Path(input_path) / "imgs"
+    paired = {img.name for _, img in pairs}
+    unannotated = [p for p in img_root.glob("*") if p.suffix in IMAGE_SUFFIXES and p.name not in paired]
+    report.note("images without an annotation file", len(unannotated))
+    for gt_file, image_file in pairs:
         if limit_reached(report, limit):
             break
         report.read += 1

@@ -17,7 +17,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 def _shared_data() -> Path | None:
-    candidates = [os.environ.get("VERL_DIFFICULTY_SHARED_DATA"), REPO.parent / "shared" / "data"]
+    # ../shared/data beside the checkout (CI and a developer's clone); also found from a git worktree below it.
+    candidates = [os.environ.get("VERL_DIFFICULTY_SHARED_DATA"), *(p / "shared" / "data" for p in REPO.parents)]
     for c in candidates:
         if c and (Path(c) / "mathv_testmini" / "testmini.jsonl").exists():
             return Path(c)

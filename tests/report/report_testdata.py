@@ -301,7 +301,8 @@ def check_png_file(path: Path, min_width: int = 400, min_height: int = 150, min_
         img.load()
         assert img.width >= min_width and img.height >= min_height, f"{path}: tiny image {img.size}"
         pixels = np.asarray(img.convert("RGB"))
-    colors = len(np.unique(pixels.reshape(-1, 3), axis=0))
+    packed = (pixels[..., 0].astype(np.int32) << 16) | (pixels[..., 1].astype(np.int32) << 8) | pixels[..., 2]
+    colors = len(np.unique(packed))
     assert colors >= min_colors, f"{path}: only {colors} distinct colours: blank?"
     assert pixels.std() > 8, f"{path}: almost uniform image"
     return pixels

@@ -114,3 +114,17 @@ def test_failed_records_without_tier(shared_data, tmp_path):
     run = load_run(tmp_path)
     assert run.frame["cmab_status"].tolist() == ["failed"]
     assert stats.error_reasons(run, "cmab") == [("ImageLoadError: truncated", 1, "a")]
+
+
+def test_json_string_column_with_bad_rows(shared_data, tmp_path):
+    write_records(tmp_path / "src", shared_data, {"a": {"pism": simple("pism", "easy")}, "b": {}, "c": {}})
+    table = pq.read_table(tmp_path / "src" / "scored.parquet")
+    good = json.dumps(table.column(COLUMN).to_pylist()[0])
+    values = pa.array([good, "{oops", json.dumps({"cmab": {"tier": "hard", "score": "not a number"}})])
+    table = table.set_column(table.column_names.index(COLUMN), COLUMN, values)
+    pq.write_table(table, tmp_path / "scored.parquet")
+    run = load_run(tmp_path)
+    assert run.num_rows == 3
+    assert run.frame["pism_status"].tolist() == ["easy", "not scored", "not scored"]
+    text = "\n".join(run.problems)
+    assert "2 row(s) with an unreadable 'difficulty' JSON value" in text and "b (JSONDecodeError)" in text

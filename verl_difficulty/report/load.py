@@ -184,17 +184,17 @@ def _read_columns(path: Path, progress: bool | None):
             f"{path}: no '{COLUMN}' column (columns: {cols}); score the data first: "
             f"verl-difficulty score ... --out DIR, then report on DIR"
         )
+    # Nested fields by dotted path: pyarrow reads only those leaves (never the images).
     wanted = [COLUMN] + [".".join(p) for p in TEXT_FIELDS.values() if _has_path(schema, p)]
-    # One entry per top-level column, as pyarrow expects nested selections.
     total = pf.metadata.num_rows
     if total == 0:
-        return pf.read(columns=wanted), schema
+        return pf.read(columns=wanted)
     batches = []
     with _progress(total, f"reading {path.name}", progress) as bar:
         for batch in pf.iter_batches(columns=wanted, batch_size=16_384):
             batches.append(batch)
             bar.update(batch.num_rows)
-    return pa.Table.from_batches(batches), schema
+    return pa.Table.from_batches(batches)
 
 
 def _text_column(table, path: tuple[str, ...]) -> np.ndarray | None:
@@ -226,23 +226,39 @@ def _normalise_difficulty(col, problems: list[str], ids: np.ndarray):
             except (TypeError, ValueError, AttributeError) as e:
                 bad.append(f"{ids[i]} ({type(e).__name__})")
         values.append(value)
+    typ = difficulty_arrow_type()
+    try:
+        result = pa.array(values, type=typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        # Find the offending rows one by one; keep the rest.
+        for i, value in enumerate(values):
+            try:
+                pa.array([value], type=typ)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
+                bad.append(f"{ids[i]} ({type(e).__name__}: {e})")
+                values[i] = None
+        result = pa.array(values, type=typ)
     if bad:
         problems.append(
             f"{len(bad)} row(s) with an unreadable '{COLUMN}' JSON value, shown as not scored: " + _few(bad)
         )
-    return pa.array(values, type=difficulty_arrow_type())
+    return result
+
+
+_RECORD_KEYS = ("tier", "score", "error", "attempts", "correct", "ratios", "details", "provenance")
 
 
 def _as_arrow_value(value: dict) -> dict:
+    """A parsed JSON ``difficulty`` value in the struct layout (unknown keys dropped, dicts as JSON text)."""
     out = {}
     for m in METRICS:
         rec = value.get(m)
         if rec is None:
             out[m] = None
             continue
-        rec = dict(rec)
+        rec = {k: rec.get(k) for k in _RECORD_KEYS}
         for key in ("details", "provenance"):
-            if isinstance(rec.get(key), dict):
+            if isinstance(rec.get(key), (dict, list)):
                 rec[key] = json.dumps(rec[key], sort_keys=True)
         out[m] = rec
     return out
@@ -445,7 +461,7 @@ def load_run(source: str | Path, *, progress: bool | None = None) -> RunData:
     """
     parquet, run_dir = resolve_run(source)
     problems: list[str] = []
-    table, _schema = _read_columns(parquet, progress)
+    table = _read_columns(parquet, progress)
     n = table.num_rows
 
     data: dict[str, Any] = {"row": np.arange(n, dtype=np.int64)}

@@ -604,7 +604,8 @@ def plot_heatmaps(heatmaps: list[stats.HeatMap], images: dict[int, list], path: 
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     cmap = colormaps["inferno"]
     for ax, hm in zip(axes, heatmaps):
-        values = hm.values / hm.values.max() if hm.values.max() > 0 else hm.values
+        values = hm.values - min(0.0, float(hm.values.min()))
+        values = values / values.max() if values.max() > 0 else values
         h, w = values.shape
         img = None
         imgs = images.get(hm.row) or []
@@ -639,7 +640,7 @@ def plot_heatmaps(heatmaps: list[stats.HeatMap], images: dict[int, list], path: 
         ScalarMappable(Normalize(0, 1), cmap),
         ax=list(axes),
         shrink=0.7,
-        label="attention on the image patch (÷ the map's max)",
+        label="attention (÷ the map's max)",
     )
     fig.suptitle("CMAB: where the answer's tokens look in the image", x=0.01, ha="left")
     return _save(fig, path), problems

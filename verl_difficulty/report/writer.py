@@ -6,6 +6,7 @@ import base64
 import io
 from pathlib import Path
 
+from verl_difficulty.data import ImageLoadError, load_image
 from verl_difficulty.report import plots, stats
 from verl_difficulty.report.html import ReportParts, render
 from verl_difficulty.report.load import RunData, default_out_dir, load_run, read_images
@@ -27,12 +28,9 @@ PLOT_FILES = {
 THUMBNAIL_SIZE = (240, 180)
 
 
-def _thumbnail(images: list, index: int = 0) -> str:
-    from verl_difficulty.data import load_image
-
-    if index >= len(images):
-        raise ValueError("row has no image")
-    img = load_image(images[index])
+def _thumbnail(images: list) -> str:
+    """The first image as a small inline JPEG (data URI)."""
+    img = load_image(images[0])
     img.thumbnail(THUMBNAIL_SIZE)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=82)
@@ -96,11 +94,15 @@ def write_report(
     steps = [
         ("tier_counts", lambda: plots.plot_tier_counts(a, p["tier_counts"])),
         ("tiers_by_task", lambda: plots.plot_tiers_by_task(a, p["tiers_by_task"])),
-        ("pism_accuracy", lambda: plots.plot_pism_curves(a, p["pism_accuracy"])),
-        ("pism_lambda", lambda: plots.plot_lambda_star(a, p["pism_lambda"])),
-        ("cmab_rho", lambda: plots.plot_cmab_hist(a, p["cmab_rho"])),
-        ("passrate_hist", lambda: plots.plot_passrate_hist(a, p["passrate_hist"])),
     ]
+    # A metric that was not run gets a note in the page, not a placeholder PNG.
+    if "pism" in a.metrics:
+        steps.append(("pism_accuracy", lambda: plots.plot_pism_curves(a, p["pism_accuracy"])))
+        steps.append(("pism_lambda", lambda: plots.plot_lambda_star(a, p["pism_lambda"])))
+    if "cmab" in a.metrics:
+        steps.append(("cmab_rho", lambda: plots.plot_cmab_hist(a, p["cmab_rho"])))
+    if "passrate" in a.metrics:
+        steps.append(("passrate_hist", lambda: plots.plot_passrate_hist(a, p["passrate_hist"])))
     join = None
     if b is not None:
         join = stats.join_runs(a, b)
@@ -121,10 +123,13 @@ def write_report(
     thumbnails: dict[int, str | None] = {}
     thumb_errors: dict[int, str] = {}
     for r in sorted(wanted):
+        thumbnails[r] = None
+        if not images.get(r):
+            thumb_errors[r] = "no image in this row"
+            continue
         try:
-            thumbnails[r] = _thumbnail(images.get(r) or [])
-        except (ValueError, OSError) as err:  # ImageLoadError is a ValueError
-            thumbnails[r] = None
+            thumbnails[r] = _thumbnail(images[r])
+        except (ImageLoadError, OSError) as err:
             thumb_errors[r] = f"image not shown: {err}"
             problems.append(f"example {a.frame['index'].iat[r]}: image not shown ({err})")
 

@@ -49,7 +49,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["verl_difficulty", "verl_difficulty.*"]),
     include_package_data=True,
-    package_data={"verl_difficulty": ["configs/*.yaml", "report/*.html"]},
+    package_data={"verl_difficulty": ["configs/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={

@@ -23,8 +23,8 @@ One row per prompt, exactly what verl 0.9.1's ``RLHFDataset`` consumes::
 Grounding rows store the ground truth as a JSON list of boxes ``[[x1, y1, x2, y2], ...]`` in pixels of the
 stored image; every listed box is a valid instance (a word that appears twice has two boxes).
 
-Scoring adds a ``difficulty`` column (see :mod:`verl_difficulty.scorers`); it is a JSON string so that any
-engine's details fit without changing the schema.
+Scoring adds a ``difficulty`` struct column (per metric: tier, score, per-ratio outcomes, provenance); see
+:mod:`verl_difficulty.difficulty`.
 """
 
 from __future__ import annotations

@@ -303,7 +303,7 @@ def assemble_output(cfg: ScoreConfig, source: RowSource, specs: dict[str, list[S
             table = table.append_column(pa.field(COLUMN, dtype), pa.array(values, type=dtype))
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
+            writer.write_table(table, row_group_size=512)
         if writer is not None:
             writer.close()
             writer = None

@@ -2,7 +2,8 @@
 
 A prediction is read as a letter in this order (first rule that applies wins):
 
-1. the whole answer is one letter, optionally wrapped: ``B``, ``(B)``, ``B.``, ``b``;
+1. the whole answer is one letter of the options' range, optionally wrapped: ``B``, ``(B)``, ``B.``, ``b``
+   (a letter that is also another option's text, as in options ``A, C, C, D``, reads as a letter);
 2. the whole answer is the text of an option (after normalisation: case, spacing, ``$``, ``\\text{}``,
    degree signs), e.g. ``30°`` -> the letter of option ``$30^{\\circ}$``;
 3. it starts with a letter and a delimiter: ``(B) 30``, ``B. 30``, ``B) …``, ``B: …``;
@@ -85,13 +86,16 @@ def letter_from_text(candidate: str, options: list[str]) -> tuple[str | None, bo
     cand = candidate.strip()
     n = len(options)
     m = _BARE_RE.fullmatch(cand) if len(cand) <= 12 else None
-    if m:
-        return m.group(1).upper(), False
+    bare = m.group(1).upper() if m else None
+    if bare is not None and _valid(bare, n):
+        return bare, False
     norm = normalize_option(cand)
     if norm:
         for i, opt in enumerate(options[: len(LETTERS)]):
             if normalize_option(opt) == norm:
                 return LETTERS[i], False
+    if bare is not None:  # a letter beyond the options that is no option's text: a (wrong) letter
+        return bare, False
     head = cand[:8]
     m = _PUNCT_PREFIX_RE.match(head)
     if m:

@@ -138,7 +138,8 @@ def extract_answer(response: object, max_chars: int = DEFAULT_MAX_CHARS, *, pref
     """Find the candidate answer in a model response.
 
     Order: the last ``<answer>…</answer>`` (and a ``\\boxed{}`` inside it when ``prefer_boxed``), else the last
-    ``\\boxed{}``, else the last non-empty line with a leading "The answer is"/"Answer:" removed.
+    ``\\boxed{}``, else the last non-empty line. A leading "The answer is" / "Answer:" and a final full stop
+    are removed from tag contents and final lines.
 
     Args:
         response: the decoded response (``str``; bytes and ``None`` are accepted).
@@ -153,7 +154,7 @@ def extract_answer(response: object, max_chars: int = DEFAULT_MAX_CHARS, *, pref
             boxed = last_boxed(tagged)
             if boxed is not None:
                 return Extraction(_cap(boxed), "boxed")
-        return Extraction(_cap(tagged), "answer_tag")
+        return Extraction(_cap(strip_leadin(tagged)), "answer_tag")
     boxed = last_boxed(text)
     if boxed is not None:
         return Extraction(_cap(boxed), "boxed")

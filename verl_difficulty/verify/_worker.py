@@ -9,6 +9,7 @@ Operations:
 - ``math_equal``: ``{"gold": [str, ...], "pred": str, "mathruler": bool}`` -> ``[bool, ...]``, whether ``pred``
   equals each gold answer under math-verify (and mathruler as a fallback).
 - ``ping``: returns its arguments (tests, warm-up).
+- ``limits``: ``{"address_space": bytes or -1, "pid": int}``, the helper's memory limit and process id.
 - ``sleep``: ``{"seconds": float}`` busy-waits, for tests of the time limit.
 """
 
@@ -40,6 +41,16 @@ def _op_math_equal(args: dict) -> list[bool]:
     return slow_equal_many(list(args["gold"]), str(args["pred"]), use_mathruler=bool(args.get("mathruler", True)))
 
 
+def _op_limits(args: dict) -> dict:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except ImportError:
+        soft = -1
+    return {"address_space": soft, "pid": os.getpid()}
+
+
 def _op_sleep(args: dict) -> float:
     end = time.monotonic() + float(args.get("seconds", 0))
     while time.monotonic() < end:
@@ -50,6 +61,7 @@ def _op_sleep(args: dict) -> float:
 OPS = {
     "math_equal": _op_math_equal,
     "ping": lambda args: args,
+    "limits": _op_limits,
     "sleep": _op_sleep,
 }
 

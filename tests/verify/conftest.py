@@ -66,3 +66,30 @@ def icdar_words(shared_data) -> dict[tuple[str, str], list[list[float]]]:
             xs, ys = coords[0::2], coords[1::2]
             out.setdefault((path.stem, text), []).append([min(xs), min(ys), max(xs), max(ys)])
     return out
+
+
+def _byte_level_tokenizer(out: Path) -> Path:
+    """Last-resort tokenizer (byte-level BPE trained here) for when the tiny VLM fixture is not available."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    corpus = ["<think>reasoning</think><answer>42</answer> [[1, 2, 3, 4]] \\boxed{\\frac{1}{2}}"]
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    fast.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(request, tmp_path_factory) -> Path:
+    """A folder loadable with ``AutoTokenizer.from_pretrained``: the suite's tiny VLM when available."""
+    try:
+        return Path(request.getfixturevalue("tiny_model_dir"))
+    except pytest.FixtureLookupError:
+        return _byte_level_tokenizer(tmp_path_factory.mktemp("tokenizer"))

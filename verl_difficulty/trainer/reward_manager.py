@@ -24,6 +24,7 @@ point) or ``VERL_USE_EXTERNAL_MODULES=verl_difficulty.trainer.reward_manager`` d
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import sys
@@ -127,12 +128,14 @@ class DifficultyRewardManager(RewardManagerBase):
         if "ability" in nt and "ability" not in extra_info:
             extra_info["ability"] = nt["ability"]
 
-        response_str = await self.loop.run_in_executor(
+        # The running loop, not the one captured at construction: works under any event loop.
+        loop = asyncio.get_running_loop()
+        response_str = await loop.run_in_executor(
             None, lambda: self.tokenizer.decode(valid_response_ids, skip_special_tokens=True)
         )
 
         if self.custom_compute_score is None:
-            result = await self.loop.run_in_executor(
+            result = await loop.run_in_executor(
                 None, lambda: score_with(self.settings, data_source, response_str, ground_truth, extra_info)
             )
         else:
@@ -162,7 +165,7 @@ class DifficultyRewardManager(RewardManagerBase):
         )
         if self.is_async_reward_score:
             return await call()
-        return await self.loop.run_in_executor(None, call)
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
     @staticmethod
     def _package(result: Any) -> dict:

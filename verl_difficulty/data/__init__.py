@@ -1,6 +1,15 @@
 """The verl multimodal parquet schema, image decoding and the converters' shared helpers."""
 
-from verl_difficulty.data.images import ImageLoadError, encode_image, image_entry, load_image, open_image, to_rgb
+from verl_difficulty.data.images import (
+    ImageLoadError,
+    downscale_to_max_pixels,
+    encode_image,
+    image_entry,
+    load_image,
+    open_image,
+    read_image_bytes,
+    to_rgb,
+)
 from verl_difficulty.data.schema import (
     DEFAULT_SYSTEM_PROMPT,
     IMAGE_PLACEHOLDER,
@@ -18,11 +27,13 @@ __all__ = [
     "TASKS",
     "ImageLoadError",
     "arrow_schema",
+    "downscale_to_max_pixels",
     "encode_image",
     "image_entry",
     "load_image",
     "make_row",
     "open_image",
+    "read_image_bytes",
     "row_meta",
     "sample_id",
     "to_rgb",

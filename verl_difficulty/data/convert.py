@@ -39,21 +39,32 @@ class ConversionReport:
     written: int = 0
     skipped: list[Skip] = field(default_factory=list)
     quiet: bool = False
+    #: Things worth knowing that are not failures (e.g. "image without a legible word"), counted by kind.
+    notes: Counter = field(default_factory=Counter)
 
     def skip(self, file: str | os.PathLike, row: Any, reason: str) -> None:
+        """Record a source record that was not converted. ``reason`` reads ``"<category>: <details>"``."""
         s = Skip(str(file), row, reason)
         self.skipped.append(s)
         if not self.quiet:
             print(f"[{self.name}] skipped {s}", file=sys.stderr)
 
+    def note(self, kind: str, count: int = 1) -> None:
+        """Count something that is not a failure but belongs in the summary (never affects ``--strict``)."""
+        if count:
+            self.notes[kind] += count
+
     @property
     def reasons(self) -> Counter:
+        """Skips counted by category (the part of the reason before the first ``:``)."""
         return Counter(s.reason.split(":")[0] for s in self.skipped)
 
     def summary(self) -> str:
         line = f"[{self.name}] read {self.read}, wrote {self.written}, skipped {len(self.skipped)}"
         if self.skipped:
             line += " (" + ", ".join(f"{k}: {v}" for k, v in self.reasons.most_common()) + ")"
+        if self.notes:
+            line += "; notes: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.notes.items()))
         return line
 
     def finish(self, strict: bool = False) -> int:

@@ -1,32 +1,10 @@
-"""Fixtures for the verifier tests: the real sample data under ``../shared/data``."""
+"""Fixtures for the verifier tests: the real samples under ``../shared/data`` (``shared_data`` is the suite's)."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
-
-
-def _find_shared_data() -> Path | None:
-    env = os.environ.get("VERL_DIFFICULTY_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "data"
-        if (candidate / "mathv_testmini").is_dir():
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` (found from this file upwards, or ``$VERL_DIFFICULTY_SHARED_DATA``)."""
-    path = _find_shared_data()
-    if path is None or not path.is_dir():
-        pytest.fail("the real sample data (../shared/data) is missing; set VERL_DIFFICULTY_SHARED_DATA")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -66,30 +44,3 @@ def icdar_words(shared_data) -> dict[tuple[str, str], list[list[float]]]:
             xs, ys = coords[0::2], coords[1::2]
             out.setdefault((path.stem, text), []).append([min(xs), min(ys), max(xs), max(ys)])
     return out
-
-
-def _byte_level_tokenizer(out: Path) -> Path:
-    """Last-resort tokenizer (byte-level BPE trained here) for when the tiny VLM fixture is not available."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    corpus = ["<think>reasoning</think><answer>42</answer> [[1, 2, 3, 4]] \\boxed{\\frac{1}{2}}"]
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    fast.save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def tokenizer_dir(request, tmp_path_factory) -> Path:
-    """A folder loadable with ``AutoTokenizer.from_pretrained``: the suite's tiny VLM when available."""
-    try:
-        return Path(request.getfixturevalue("tiny_model_dir"))
-    except pytest.FixtureLookupError:
-        return _byte_level_tokenizer(tmp_path_factory.mktemp("tokenizer"))

@@ -19,16 +19,16 @@ BOMB = ("math", "math", "<think>t</think><answer>10^{10^{10}}</answer>", "1", {"
 
 @pytest.mark.ray
 @pytest.mark.timeout(300)
-def test_reward_loop_manager_with_ray_workers(tokenizer_dir):
+def test_reward_loop_manager_with_ray_workers(tiny_model_dir):
     ray = pytest.importorskip("ray")
     from verl.experimental.reward_loop import RewardLoopManager
     from verl.utils import hf_tokenizer
 
     samples = SAMPLES + [BOMB]
-    batch = make_batch(hf_tokenizer(str(tokenizer_dir)), samples)
+    batch = make_batch(hf_tokenizer(str(tiny_model_dir)), samples)
     config = verl_config(
         [
-            f"actor_rollout_ref.model.path={tokenizer_dir}",
+            f"actor_rollout_ref.model.path={tiny_model_dir}",
             "reward.num_workers=2",
             "reward.reward_manager.name=difficulty",
             "+reward.reward_kwargs.timeout_s=1.0",

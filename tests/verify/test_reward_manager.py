@@ -15,10 +15,10 @@ from verl_difficulty.verify import RESULT_KEYS
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tokenizer_dir):
+def tokenizer(tiny_model_dir):
     from verl.utils import hf_tokenizer
 
-    return hf_tokenizer(str(tokenizer_dir))
+    return hf_tokenizer(str(tiny_model_dir))
 
 
 @pytest.fixture(scope="module")

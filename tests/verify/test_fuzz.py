@@ -129,6 +129,8 @@ ADVERSARIAL = [
     "<answer>" + "A" * 100_000 + "</answer>",
     "<answer>" + "\\text{" * 3000 + "</answer>",
     "so" + " " * 100_000 + "x",
+    "<answer>\ud800 3 \udfff</answer>",  # lone surrogates (not valid UTF-8)
+    "\x00" * 1000 + "<answer>\x00</answer>",
 ]
 
 

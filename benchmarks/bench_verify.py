@@ -264,23 +264,33 @@ def guard_overhead(batch: list[dict], results: list[dict], limit: int = 300) -> 
                 pairs.append((item["gt"], pred))
     math_total = sum(1 for item in batch if item["task"] == "math")
     pairs = pairs[:limit]
-    # Both sides warm: the difference is the guard (JSON over a pipe, the limit's bookkeeping).
-    for timed in (False, True):  # the first pass warms the helper (it may have been replaced since)
-        t0 = time.perf_counter()
-        for gold, pred in pairs:
-            run_guarded("math_equal", {"gold": [gold], "pred": pred, "mathruler": True}, 60)
-        guarded = time.perf_counter() - t0 if timed else 0.0
-    for gold, pred in pairs:  # warm this process's parse cache the same way
-        slow_equal_many([gold], pred)
-    t0 = time.perf_counter()
+    # Both sides warm (a first pass fills the helper's and this process's parse caches), then each answer is
+    # timed both ways back to back; medians are robust to other jobs on the machine.
     for gold, pred in pairs:
+        run_guarded("math_equal", {"gold": [gold], "pred": pred, "mathruler": True}, 60)
         slow_equal_many([gold], pred)
-    direct = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    guarded, direct = [], []
+    for gold, pred in pairs:
+        t0 = time.perf_counter()
+        run_guarded("math_equal", {"gold": [gold], "pred": pred, "mathruler": True}, 60)
+        t1 = time.perf_counter()
+        slow_equal_many([gold], pred)
+        t2 = time.perf_counter()
+        guarded.append(t1 - t0)
+        direct.append(t2 - t1)
+    pings = []
     for _ in range(200):
+        t0 = time.perf_counter()
         run_guarded("ping", {"gold": ["5 \\sqrt { 3 }"], "pred": "8.66"}, 60)
-    ping = (time.perf_counter() - t0) / 200
-    return {"n": len(pairs), "math_total": math_total, "guarded": guarded, "direct": direct, "ping": ping}
+        pings.append(time.perf_counter() - t0)
+    return {
+        "n": len(pairs),
+        "math_total": math_total,
+        "guarded": statistics.fmean(guarded) if guarded else 0.0,
+        "direct": statistics.fmean(direct) if direct else 0.0,
+        "diff": statistics.median([g - d for g, d in zip(guarded, direct)]) if guarded else 0.0,
+        "ping": statistics.median(pings),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,11 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         f"ours correct {sum(1 for i in sub if ours['results'][i]['acc'] == 1.0)}"
     )
     if guard["n"]:
-        g, d = guard["guarded"] / guard["n"] * 1e3, guard["direct"] / guard["n"] * 1e3
+        g, d, diff = guard["guarded"] * 1e3, guard["direct"] * 1e3, guard["diff"] * 1e3
         print(
-            f"guard: {guard['n']} of {guard['math_total']} math answers need math-verify; "
-            f"{g:.2f} ms each through the helper vs {d:.2f} ms in-process: overhead {g - d:+.2f} ms/answer "
-            f"(bare round trip {guard['ping'] * 1e3:.2f} ms); the other answers never leave this process"
+            f"guard: {guard['n']} of {guard['math_total']} math answers need math-verify; mean per answer "
+            f"{g:.2f} ms through the helper vs {d:.2f} ms in-process; overhead {g - d:+.2f} ms mean, "
+            f"{diff:+.2f} ms median of paired differences "
+            f"(bare round trip {guard['ping'] * 1e3:.2f} ms); all other answers never leave this process"
         )
     shown = 0
     for j in sub:

@@ -64,6 +64,9 @@ def test_bad_settings_are_loud_and_unknown_kwargs_are_ignored():
         ("ocrbench", None, "ocr"),
         ("clevr_count", None, "counting"),
         ("my_dataset", {"ability": "counting"}, "counting"),
+        ("MATH-Vision", None, "math"),
+        ("democracy_ocr", None, "ocr"),
+        ("democracy", {"ability": "choice"}, "choice"),  # "ocr" inside a word is not a hint
         ("my_dataset", {"ability": np.str_("ocr")}, "ocr"),
     ],
 )

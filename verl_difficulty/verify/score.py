@@ -24,6 +24,7 @@ Settings (:class:`VerifySettings`) come from the keyword arguments, i.e. verl's 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Mapping
@@ -49,7 +50,9 @@ logger = logging.getLogger(__name__)
 
 RESULT_KEYS = ("score", "acc", "format", "iou", "extracted", "timeout", "error")
 
-#: Substrings of ``data_source`` (lower case) that name a task, tried in order.
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+#: Prefixes of the words of ``data_source`` (lower case, split at non-alphanumerics) that name a task, in order.
 DATA_SOURCE_HINTS: tuple[tuple[str, str], ...] = (
     ("ground", "grounding"),
     ("refcoco", "grounding"),
@@ -91,15 +94,17 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
 
 
 def infer_task(data_source: Any, extra_info: Mapping | None, settings: VerifySettings) -> str:
-    """The task a sample belongs to: ``extra_info["task"]``, else hints in ``data_source``, else ``ability``
-    (from ``extra_info["ability"]``), else ``settings.default_task`` with a one-time warning."""
+    """The task a sample belongs to: ``extra_info["task"]``, else a word of ``data_source`` starting with a
+    hint (:data:`DATA_SOURCE_HINTS`: ``clevr_count`` -> counting, ``hiyouga/geometry3k`` -> math), else
+    ``extra_info["ability"]``, else ``settings.default_task`` with a one-time warning per data source."""
     info = extra_info if isinstance(extra_info, Mapping) else {}
     task = info.get("task")
     if isinstance(task, str) and task.strip().lower() in TASK_NAMES:
         return task.strip().lower()
     source = as_text(data_source).lower()
+    words = _WORD_RE.findall(source)
     for hint, name in DATA_SOURCE_HINTS:
-        if hint in source:
+        if any(w.startswith(hint) for w in words):
             return name
     ability = as_text(info.get("ability")).strip().lower()
     if ability in ABILITY_HINTS:

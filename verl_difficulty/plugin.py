@@ -1,0 +1,26 @@
+"""What verl imports at start-up, in every process: registers this package's verl components.
+
+verl 0.9.x loads every ``verl.plugins`` entry point at ``import verl`` (this module is one, see ``setup.py``),
+so the TaskRunner, reward workers and agent-loop workers on every Ray node all run it. On verl 0.7-0.8, or
+with ``VERL_USE_EXTERNAL_PLUGINS=none``, use ``VERL_USE_EXTERNAL_MODULES=verl_difficulty.plugin`` instead.
+
+verl swallows exceptions raised by plugins (it logs them at DEBUG level), so :func:`check_registered`
+exists for tests and start-up checks that must fail loudly.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: modules whose import registers something with verl
+MODULES = ("verl_difficulty.trainer.reward_manager",)
+
+for _name in MODULES:
+    importlib.import_module(_name)
+
+
+def check_registered() -> dict[str, bool]:
+    """Which of this package's components verl can find by name (raises nothing; for diagnostics)."""
+    from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+
+    return {"reward_manager:difficulty": "difficulty" in REWARD_MANAGER}

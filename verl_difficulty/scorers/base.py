@@ -81,7 +81,9 @@ def judge(row: Mapping[str, Any], response: str, verify_settings=None) -> dict[s
     info = dict(row.get("extra_info") or {})
     if "ability" in row and "ability" not in info:
         info["ability"] = row["ability"]
-    return score_with(verify_settings or VerifySettings(), row.get("data_source", ""), response, ground_truth(row), info)
+    return score_with(
+        verify_settings or VerifySettings(), row.get("data_source", ""), response, ground_truth(row), info
+    )
 
 
 class Scorer(abc.ABC):

@@ -4,7 +4,9 @@ verl 0.9.1 generates with vLLM / SGLang only, so a training step cannot run with
 generation can: verl's agent-loop workers, the streaming reward loop, TransferQueue, the replay buffer and
 the trainers' batch handling. This loop stands in for the model: it answers each prompt with the row's
 ground truth when the row's difficulty tier is in ``correct_tiers`` and with a wrong answer otherwise, so
-the accuracy of every tier is known in advance. Register it through verl's own mechanism::
+the accuracy of every tier is known in advance. Rows of ``half_tiers`` are answered correctly in every other
+session of their GRPO group (``session_id`` even; only the v1 trainer numbers sessions, so with the legacy
+trainer they are always answered wrongly). Register it through verl's own mechanism::
 
     # agent_loops.yaml
     - name: scripted
@@ -30,11 +32,13 @@ from verl_difficulty.difficulty import get_tier
 WRONG = "zzqqx"
 
 
-def scripted_response(row: dict[str, Any], metric: str, correct_tiers) -> tuple[str, bool]:
-    """(response text, whether it is correct) for a dataset row."""
+def scripted_response(row: dict[str, Any], metric: str, correct_tiers, half_tiers=()) -> tuple[str, bool]:
+    """(response text, whether it is correct) for a dataset row (with ``session_id`` when the trainer gives one)."""
     reward_model = row.get("reward_model") or {}
     truth = str(reward_model.get("ground_truth", ""))
-    correct = get_tier(row, metric) in set(correct_tiers)
+    tier = get_tier(row, metric)
+    session = row.get("session_id")
+    correct = tier in set(correct_tiers) or (tier in set(half_tiers) and session is not None and int(session) % 2 == 0)
     answer = truth if correct else WRONG
     info = row.get("extra_info") or {}
     if not correct and info.get("task") == "choice":
@@ -47,18 +51,19 @@ def scripted_response(row: dict[str, Any], metric: str, correct_tiers) -> tuple[
 class ScriptedAgentLoop(AgentLoopBase):
     """Answers correctly exactly for rows whose ``metric`` tier is in ``correct_tiers``.
 
-    Args (from the agent-loop config entry): metric (default ``pism``), correct_tiers (default ``[mid]``);
-    the rest is what verl passes every agent loop.
+    Args (from the agent-loop config entry): metric (default ``pism``), correct_tiers (default ``[mid]``),
+    half_tiers (default none); the rest is what verl passes every agent loop.
     """
 
-    def __init__(self, *args, metric: str = "pism", correct_tiers=("mid",), **kwargs):
+    def __init__(self, *args, metric: str = "pism", correct_tiers=("mid",), half_tiers=(), **kwargs):
         kwargs.pop("name", None)
         super().__init__(*args, **kwargs)
         self.metric = str(metric)
         self.correct_tiers = tuple(str(t) for t in correct_tiers)
+        self.half_tiers = tuple(str(t) for t in half_tiers)
 
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> AgentLoopOutput:
-        text, _ = scripted_response(kwargs, self.metric, self.correct_tiers)
+        text, _ = scripted_response(kwargs, self.metric, self.correct_tiers, self.half_tiers)
         messages = []
         for message in kwargs["raw_prompt"]:
             content = message.get("content")

@@ -72,19 +72,12 @@ def _column(frame, name: str):
     return table.column(name), indices
 
 
-def tier_codes(dataset: Any, metric: str, *, source: str | None = None) -> np.ndarray:
-    """Tier code (int8) of every row of ``dataset`` for ``metric``: 0..3 = TIERS, -1 = no tier.
-
-    Raises :class:`DifficultyDataError` naming the files when the data was never scored, the metric is
-    missing from its ``difficulty`` column, or a tier value is unknown.
-    """
+def _tier_array(dataset: Any, metric: str, where: str):
+    """The ``difficulty.<metric>.tier`` strings of every row (pyarrow), honouring the dataset's index mapping."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if metric not in METRICS:
-        raise DifficultyDataError(f"unknown metric {metric!r}; expected one of {METRICS}")
     frame = dataframe_of(dataset)
-    where = source or _files_of(dataset)
     if COLUMN not in frame.column_names:
         raise DifficultyDataError(
             f"{where}: no '{COLUMN}' column, so the data was never scored. Score it first "
@@ -111,12 +104,27 @@ def tier_codes(dataset: Any, metric: str, *, source: str | None = None) -> np.nd
         tiers = pc.struct_field(rec, "tier")
     if indices is not None:
         tiers = tiers.take(pa.array(indices))
+    return tiers
+
+
+def tier_codes(dataset: Any, metric: str, *, source: str | None = None) -> np.ndarray:
+    """Tier code (int8) of every row of ``dataset`` for ``metric``: 0..3 = TIERS, -1 = no tier.
+
+    Raises :class:`DifficultyDataError` naming the files when the data was never scored, the metric is
+    missing from its ``difficulty`` column, or a tier value is unknown.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if metric not in METRICS:
+        raise DifficultyDataError(f"unknown metric {metric!r}; expected one of {METRICS}")
+    where = source or _files_of(dataset)
+    tiers = _tier_array(dataset, metric, where)
     codes = pc.index_in(tiers, value_set=pa.array(list(TIERS)))
-    unknown = pc.and_(pc.is_valid(tiers), pc.is_null(codes))
-    n_unknown = pc.sum(pc.cast(unknown, pa.int64())).as_py() or 0
+    n_unknown = (len(tiers) - tiers.null_count) - (len(codes) - codes.null_count)
     if n_unknown:
-        bad = pc.filter(tiers, unknown)
-        first = bad[0].as_py()
+        unknown = pc.and_(pc.is_valid(tiers), pc.is_null(codes))
+        first = pc.filter(tiers, unknown)[0].as_py()
         raise DifficultyDataError(
             f"{where}: {n_unknown} row(s) have an unknown {metric} tier (first: {first!r}); expected {TIERS}"
         )
@@ -129,12 +137,13 @@ def scored_metrics(dataset: Any) -> dict[str, int]:
     if COLUMN not in frame.column_names:
         return {}
     out = {}
+    where = _files_of(dataset)
     for metric in METRICS:
         try:
-            codes = tier_codes(dataset, metric)
+            tiers = _tier_array(dataset, metric, where)
         except DifficultyDataError:
             continue
-        out[metric] = int((codes >= 0).sum())
+        out[metric] = len(tiers) - tiers.null_count
     return out
 
 

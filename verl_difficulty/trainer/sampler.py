@@ -277,11 +277,13 @@ class DifficultySampler(Sampler[int]):
         if self._drawn_in_epoch >= self.num_samples:
             self._epoch += 1
             self._drawn_in_epoch = 0
+        pending = self._pending.tolist()
         while self._drawn_in_epoch < self.num_samples:
-            if self._pending_pos >= len(self._pending):
+            if self._pending_pos >= len(pending):
                 self._pending = self._next_chunk()
                 self._pending_pos = 0
-            index = int(self._pending[self._pending_pos])
+                pending = self._pending.tolist()
+            index = pending[self._pending_pos]
             self._pending_pos += 1
             self._drawn_in_epoch += 1
             yield index

@@ -219,10 +219,12 @@ def main(argv=None) -> None:
         for key, value in extra.items():
             print(f"{'':44s}   {key}: {value * 1e3:.2f} ms")
     print()
-    print(
-        f"construction ratio (keep [mid,hard] / default): {rows[1][1] / ref[1]:.1f}x; "
-        f"steady-state step ratio: {rows[1][3] / ref[3]:.2f}x"
-    )
+    for name, construct, first, per_step, _ in rows[1:]:
+        print(
+            f"{name}: start-up (construct + 1st batch) {construct + first:.3f} s vs {ref[1] + ref[2]:.3f} s "
+            f"({(construct + first) / (ref[1] + ref[2]):.1f}x); per step {per_step * 1e3:.3f} ms vs "
+            f"{ref[3] * 1e3:.3f} ms ({per_step / ref[3]:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

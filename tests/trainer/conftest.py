@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scored_data import build_scored, source_rows, write_scored
+from scored_data import build_scored, source_rows
 
 import verl_difficulty.plugin  # noqa: F401  (the hooks the entry point installs in every verl process)
 
@@ -83,5 +83,3 @@ def make_dataset(verl_stack):
 
     return make
 
-
-__all__ = ["write_scored"]

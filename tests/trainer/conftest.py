@@ -82,4 +82,3 @@ def make_dataset(verl_stack):
         return create_rl_dataset(files, data_config, tokenizer, processor)
 
     return make
-

@@ -183,3 +183,25 @@ def test_metrics_wrapper_is_a_no_op_without_difficulty_rows():
     )
     metrics = compute_data_metrics(batch=batch, use_critic=False)
     assert metrics and not any(k.startswith("difficulty/") for k in metrics)
+
+
+def test_sampler_class_from_a_file_path_the_07_way(tmp_path):
+    """``data.sampler.class_path`` may name a .py file; the class is built as ``cls(data_source=, data_config=)``."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.utils import create_rl_sampler
+
+    path = tmp_path / "my_sampler.py"
+    path.write_text(
+        "from torch.utils.data import Sampler\n"
+        "class Reverse(Sampler):\n"
+        "    def __init__(self, data_source, data_config):\n"
+        "        self.n, self.step = len(data_source), data_config.sampler.step\n"
+        "    def __iter__(self):\n"
+        "        return iter(range(self.n - 1, -1, -self.step))\n"
+        "    def __len__(self):\n"
+        "        return len(range(self.n - 1, -1, -self.step))\n"
+    )
+    config = OmegaConf.create(
+        {"shuffle": True, "sampler": {"class_path": str(path), "class_name": "Reverse", "step": 2}}
+    )
+    assert list(create_rl_sampler(config, list(range(7)))) == [6, 4, 2, 0]

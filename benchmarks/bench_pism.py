@@ -25,7 +25,9 @@ reference / strategy, plus whether tiers and λ* match the reference.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -35,6 +37,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 STRATEGIES = ("reference", "full", "tiers")
+
+
+def scratch(prefix: str) -> Path:
+    """A temporary folder removed when the benchmark exits."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 class CountingEngine:
@@ -114,7 +123,7 @@ def bundled_rows(names: list[str], limit: int | None = None) -> list[dict]:
 
     from verl_difficulty.data.bundled import convert_bundled
 
-    out = Path(tempfile.mkdtemp(prefix="bench-pism-"))
+    out = scratch("bench-pism-")
     paths = convert_bundled(out, quiet=True)
     rows = []
     for name in names:
@@ -130,7 +139,7 @@ def tiny_part(args) -> dict:
     if model is None:
         from verl_difficulty.testing import build_tiny_vlm
 
-        model = str(build_tiny_vlm(Path(tempfile.mkdtemp(prefix="bench-pism-model-")) / "tiny", seed=0))
+        model = str(build_tiny_vlm(scratch("bench-pism-model-") / "tiny", seed=0))
     half = max(1, args.tiny_rows // 2)
     rows = bundled_rows(["mathv"], half) + bundled_rows(["mmocr_words"], args.tiny_rows - half)
     engine = build_engine(

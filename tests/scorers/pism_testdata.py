@@ -5,7 +5,9 @@ Imported by the test modules (no conftest, so it cannot collide with other score
 
 from __future__ import annotations
 
+import atexit
 import copy
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,7 @@ def _bundled() -> dict[str, list[dict]]:
     from verl_difficulty.data.bundled import convert_bundled
 
     out = Path(tempfile.mkdtemp(prefix="pism-rows-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     paths = convert_bundled(out, quiet=True)
     return {name: pq.read_table(path).to_pylist() for name, path in paths.items()}
 

@@ -57,6 +57,24 @@ def test_oracle_breaking_ratios_give_exact_lambda_and_tiers(rows16, easy_inclusi
         assert rec.details["mask"] == "rectangle" and rec.provenance["settings"]["k"] == 10
 
 
+@pytest.mark.parametrize("easy_inclusive", [True, False])
+def test_tiers_strategy_stops_once_the_tier_is_certain(rows16, easy_inclusive):
+    breaking = [0.0, 0.25, 0.5, 0.65, 0.75, None]
+    rows = rows16[: len(breaking)]
+    tiers = TierConfig.from_dict({"pism": {"easy_inclusive": easy_inclusive}})
+    records = build_scorer("pism", _oracle(rows, breaking), {"strategy": "tiers"}, tiers=tiers).score_rows(rows)
+    if easy_inclusive:  # surviving 0.0..0.6 decides easy: 0.7 is never tested
+        assert [r.score for r in records] == [0.0, 0.3, 0.5, None, None, None]
+        assert [r.tier for r in records] == ["unsolved", "hard", "mid", "easy", "easy", "easy"]
+        assert [len(r.ratios) for r in records] == [1, 4, 6, 7, 7, 7]
+        assert all(r.details["lambda_star_bounds"] == [0.7, None] for r in records[3:])
+    else:  # λ* = 0.7 is mid (Table A), so 0.7 must be tested; surviving it decides easy
+        assert [r.score for r in records] == [0.0, 0.3, 0.5, 0.7, None, None]
+        assert [r.tier for r in records] == ["unsolved", "hard", "mid", "mid", "easy", "easy"]
+        assert all(r.details["lambda_star_bounds"] == [0.8, None] for r in records[4:])
+    assert all(r.details["strategy"] == ("exact" if r.score is not None else "tiers") for r in records)
+
+
 @pytest.mark.parametrize(
     "settings",
     [{"k": 10, "tau": 0.1}, {"k": 5, "tau": 0.3}, {"k": 4, "tau": 0.1, "attempts_per_round": 3}],

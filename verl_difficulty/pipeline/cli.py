@@ -20,7 +20,7 @@ def _score_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder or hub name")
     p.add_argument("--data", action="append", help="input parquet (repeat or comma-separate for several)")
     p.add_argument("--out", help="output folder (manifest, shards, scored.parquet, summary.json)")
-    p.add_argument("--engine", help="transformers (default), vllm, openai or replay")
+    p.add_argument("--engine", help="transformers (default), vllm, openai, replay or oracle (scripted, for tests)")
     p.add_argument("--config", help="YAML file with any of these settings (command-line flags win)")
     p.add_argument("--ray", nargs="?", const="local", help="run on Ray Data: 'local', 'auto' or a cluster ADDRESS")
     p.add_argument("--num-workers", type=int, help="Ray actors, each holding one engine (default 1)")

@@ -101,12 +101,20 @@ def test_kill_9_then_rerun_keeps_every_row_exactly_once(tiny_model_dir, bundled_
     assert read_difficulty(tmp_path / "fresh" / "scored.parquet") == (ids, values)
 
 
-def test_rerun_of_a_finished_run_scores_nothing(tiny_model_dir, bundled_rows, write_input, tmp_path):
+def _oracle_args(tmp_path, data, out, k: int = 3) -> list[str]:
+    oracle = tmp_path / "oracle.json"
+    oracle.write_text(json.dumps({"default": {"breaking_ratio": 0.45}}))
+    return ["score", "--metric", "pism", "--engine", "oracle", "--model", str(oracle), "--data", str(data),
+            "--out", str(out), "--shard-size", "2", "--set", f"pism.k={k}", "--no-progress"]  # fmt: skip
+
+
+def test_rerun_of_a_finished_run_scores_nothing(bundled_rows, write_input, tmp_path):
     data = write_input(bundled_rows["mmocr_words"][:4])
-    args = _score_args(tiny_model_dir, data, tmp_path / "run")
+    args = _oracle_args(tmp_path, data, tmp_path / "run")
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     before = read_difficulty(tmp_path / "run" / "scored.parquet")
+    assert [v["pism"]["tier"] for v in before[1]] == ["mid"] * 4
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr
     assert "resuming: 2 finished shard(s) kept, 0 to run" in second.stderr
@@ -114,16 +122,16 @@ def test_rerun_of_a_finished_run_scores_nothing(tiny_model_dir, bundled_rows, wr
     assert read_difficulty(tmp_path / "run" / "scored.parquet") == before
 
 
-def test_changed_settings_are_refused_unless_overwrite(tiny_model_dir, bundled_rows, write_input, tmp_path):
+def test_changed_settings_are_refused_unless_overwrite(bundled_rows, write_input, tmp_path):
     data = write_input(bundled_rows["mmocr_words"][:2])
-    args = _score_args(tiny_model_dir, data, tmp_path / "run")
-    assert run_cli(*args).returncode == 0
-    changed = [a.replace("passrate.n=3", "passrate.n=2") for a in args]
+    assert run_cli(*_oracle_args(tmp_path, data, tmp_path / "run", k=3)).returncode == 0
+    changed = _oracle_args(tmp_path, data, tmp_path / "run", k=2)
     refused = run_cli(*changed)
     assert refused.returncode == 2
-    assert "metric 'passrate' was scored with other settings" in refused.stderr
-    assert "settings.n: 3 -> 2" in refused.stderr
+    assert "metric 'pism' was scored with other settings" in refused.stderr
+    assert "settings.k: 3 -> 2" in refused.stderr
     forced = run_cli(*changed, "--overwrite")
     assert forced.returncode == 0, forced.stderr
     _, values = read_difficulty(tmp_path / "run" / "scored.parquet")
-    assert [v["passrate"]["attempts"] for v in values] == [2, 2]
+    # λ* = 0.5: five passing ratios at one attempt each (p_correct 1), then k failing attempts at 0.5
+    assert [v["pism"]["attempts"] for v in values] == [5 + 2, 5 + 2]

@@ -87,6 +87,7 @@ def build_config(argv: list[str]):
 
 
 def score_main(argv: list[str]) -> int:
+    from verl_difficulty.engines.base import EngineError
     from verl_difficulty.pipeline.config import ConfigError
     from verl_difficulty.pipeline.runner import describe_plan, format_summary, run_scoring
     from verl_difficulty.pipeline.shards import ManifestMismatch
@@ -98,7 +99,7 @@ def score_main(argv: list[str]) -> int:
             print(describe_plan(cfg))
             return 0
         summary = run_scoring(cfg)
-    except (ConfigError, TierConfigError, InputError, ManifestMismatch) as e:
+    except (ConfigError, TierConfigError, InputError, ManifestMismatch, EngineError) as e:
         print(f"verl-difficulty score: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -70,3 +70,25 @@ def tiny_vlm(tiny_model_dir):
 def tiny_qwen2vl(tiny_qwen2vl_dir):
     """(model, processor) of the tiny Qwen2-VL."""
     return load(tiny_qwen2vl_dir)
+
+
+#: small images keep the tiny model fast on 2 CPU cores (at most 64 merged visual tokens per image)
+SMALL_IMAGES = {"max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}
+
+
+@pytest.fixture(scope="session")
+def cmab_engine(tiny_model_dir):
+    """The transformers engine over the tiny random Qwen2.5-VL, on CPU, small images (its model is reused)."""
+    from verl_difficulty.engines import build_engine
+
+    engine = build_engine(
+        "transformers", str(tiny_model_dir), device="cpu", batch_size=4, processor_kwargs=SMALL_IMAGES, cpu_threads=1
+    )
+    yield engine
+    engine.close()
+
+
+def gate_by_index(row, engine):
+    """A custom gate for the tests: rows whose sample id ends in an even digit pass; it reports 3 attempts."""
+    passed = row["extra_info"]["index"][-1] in "02468"
+    return {"passed": passed, "correct": int(passed), "attempts": 3, "rule": "even index"}

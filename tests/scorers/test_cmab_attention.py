@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cmab_testdata import geo3k_rows, mathv_rows, tiny_qwen2vl, tiny_vlm, two_image_row  # noqa: F401
 
 from verl_difficulty.scorers import cmab_attention as ca
 from verl_difficulty.scorers.base import row_images, row_messages
 from verl_difficulty.scorers.cmab import CMABSettings, probe_messages
 
 RESPONSE = "### Step 1: The figure shows 3 triangles and the angle is 60 degrees, so x = 4. <end>"
+
+pytest_plugins = ["cmab_testdata"]  # fixtures: real rows, tiny models, the engine
 
 
 def probe_inputs(model, processor, row, response=RESPONSE, **settings):

@@ -28,7 +28,7 @@ image_layout           ``after_text``      ``after_text``: images after the ques
 keep_system_prompt     false               keep the row's system message in the probe (released code: none)
 temperature, top_p     0.5, 0.9            probe sampling
 max_new_tokens         2048                probe length cap
-stop                   [``<end>``]         probe stop strings (the measured text ends after the first one)
+stop                   [``<end>``]         probe stop strings (the measured text ends before the first one)
 gate                   ``pass@k``          ``pass@k``, ``none``, or ``package.module:function`` (docs/cmab.md)
 gate_k                 8                   attempts of the pass@k gate
 gate_temperature ...   0.5, 0.9, 1024      gate sampling (``gate_temperature``, ``gate_top_p``,
@@ -40,6 +40,8 @@ attention_model        null                checkpoint for the attention pass; nu
 device, dtype          ``auto``            where / how to load ``attention_model`` (auto: cuda + bfloat16 when
                                            available, else cpu + float32); ignored when the engine's model is used
 attn_implementation    ``sdpa``            attention kernel of a loaded ``attention_model`` (any works)
+processor_kwargs       {}                  ``AutoProcessor.from_pretrained`` arguments for ``attention_model``
+                                           (e.g. the engine's ``max_pixels``: the image must get the same tokens)
 chunk_size             256                 response rows whose attention is materialised at once
 seed                   0                   base seed; every request's seed derives from it and the sample id
 =====================  ==================  ===================================================================
@@ -109,6 +111,7 @@ class CMABSettings:
     device: str = "auto"
     dtype: str = "auto"
     attn_implementation: str = "sdpa"
+    processor_kwargs: dict = field(default_factory=dict)
     chunk_size: int = 256
     seed: int = 0
 
@@ -228,6 +231,10 @@ def parse_cmab_settings(raw: Mapping[str, Any]) -> CMABSettings:
             "an attention implementation name (sdpa, eager, flash_attention_2)",
             s["attn_implementation"],
         )
+    if "processor_kwargs" in s:
+        if not isinstance(s["processor_kwargs"], Mapping):
+            _fail("processor_kwargs", "a mapping of AutoProcessor.from_pretrained arguments", s["processor_kwargs"])
+        s["processor_kwargs"] = dict(s["processor_kwargs"])
     return CMABSettings(**s)
 
 
@@ -264,13 +271,13 @@ def probe_messages(messages: Sequence[Mapping[str, Any]], settings: CMABSettings
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    """``text`` up to and including the earliest stop string (engines differ in keeping it); unchanged if none."""
-    best = None
+    """``text`` before the earliest stop string (what every engine returns; a no-op when it is already cut)."""
+    cut = len(text)
     for s in stop:
         i = text.find(s)
-        if i >= 0 and (best is None or i + len(s) < best):
-            best = i + len(s)
-    return text if best is None else text[:best]
+        if i >= 0:
+            cut = min(cut, i)
+    return text[:cut]
 
 
 def load_callable(path: str) -> Callable:
@@ -515,7 +522,7 @@ class CMABScorer(Scorer):
             model = AutoModelForImageTextToText.from_pretrained(
                 path, dtype=getattr(torch, dtype), attn_implementation=s.attn_implementation
             )
-            processor = AutoProcessor.from_pretrained(path)
+            processor = AutoProcessor.from_pretrained(path, **s.processor_kwargs)
         except (OSError, ValueError) as e:
             raise ScorerConfigError(f"cmab.attention_model: cannot load {path!r} ({type(e).__name__}: {e})") from e
         self._model = model.to(device).eval()

@@ -6,18 +6,20 @@
 
 The prompt is a real bundled MATH-V row rendered as CMAB's probe (instruction + question, then the image). For
 each response length the response is sampled once with the length forced (``min_new_tokens =
-max_new_tokens``), then, each in a fresh process so peak memory is its own:
+max_new_tokens``; that sampling, sdpa and no attentions, is timed as ``generate``: what an engine spends
+anyway before the teacher-forced pass, vLLM being faster). Then, each in a fresh process so that peak memory
+is its own:
 
 - ``reference``: ``generate(output_attentions=True)`` with eager attention on the same tokens (forced), which
-  keeps every layer's attention for every step (what the authors' released code does);
-- ``teacher-forced``: :func:`verl_difficulty.scorers.cmab_attention.teacher_forced_balance` (one pass, sdpa
-  elsewhere, only the measured layer(s) and response rows);
-- ``generate``: plain sampling of the same length with the model's own kernel and no attentions (what an
-  engine spends anyway before the teacher-forced pass; vLLM would be faster).
+  keeps every layer's attention for every step (what the authors' released code does). Its cost does not
+  depend on the mode; both modes' ρ̄ are reduced from the one call;
+- ``teacher-forced``: :func:`verl_difficulty.scorers.cmab_attention.teacher_forced_balance` per mode (one pass,
+  the model's kernel elsewhere, only the measured layer(s) and response rows).
 
-Printed per length and mode: wall time (best of ``--repeats``), peak memory above the process's resident
-memory just before the call (CPU: RSS sampled every millisecond plus ``ru_maxrss``; CUDA:
-``torch.cuda.max_memory_allocated``), the ratios reference / teacher-forced, and |Δρ̄| between the two.
+Printed per length and mode: wall time (best of ``--repeats``; the first run follows a 4-token warm-up); peak
+memory above the process's memory before its first call (the warm-up, then the measured call; CPU: RSS sampled
+every millisecond plus ``ru_maxrss``; CUDA: ``torch.cuda.max_memory_allocated``); the ratios reference /
+teacher-forced; and |Δρ̄| between the two.
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ def load(model_dir: str, device: str, dtype: str, attn: str = "sdpa"):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=getattr(torch, dtype), attn_implementation=attn)
+    model = AutoModelForImageTextToText.from_pretrained(
+        model_dir, dtype=getattr(torch, dtype), attn_implementation=attn
+    )
     return model.to(device).eval(), AutoProcessor.from_pretrained(model_dir)
 
 
@@ -124,33 +128,30 @@ def worker(args) -> None:
 
     from verl_difficulty.scorers import cmab_attention as ca
 
-    torch.manual_seed(0)
     job = json.loads(Path(args.job).read_text())
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
     model, processor = load(job["model"], job["device"], job["dtype"])
     row = probe_row(Path(job["work"]))
     response = job["response"]
     inputs = inputs_for(model, processor, row, response)
-    warm = inputs_for(model, processor, row, response[:16])
-    method, mode = job["method"], job["mode"]
+    method, modes = job["method"], job["modes"]
 
     def call(inp):
         if method == "reference":
-            return ca.generate_reference_balance(model, inp, mode=mode)
-        if method == "teacher-forced":
-            return ca.teacher_forced_balance(model, inp, mode=mode)
-        n = len(inp.response_ids)
-        with torch.inference_mode():
-            model.generate(**inp.prompt_inputs, max_new_tokens=n, min_new_tokens=n, do_sample=True, top_p=0.9)
-        return None
+            steps = ca.generate_attentions(model, inp)
+            return {m: ca.reduce_generate_attentions(steps, inp, mode=m).rho for m in modes}
+        return {m: ca.teacher_forced_balance(model, inp, mode=m).rho for m in modes}
 
-    call(warm)
-    times = []
+    warm = inputs_for(model, processor, row, response[:4])
+    # memory: from before any call (allocators keep what a warm-up took) to the end of the first full call
     with PeakMemory(job["device"]) as mem:
+        call(warm)
         t0 = time.perf_counter()
-        result = call(inputs)
+        rho = call(inputs)
         if job["device"].startswith("cuda"):
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+        times = [time.perf_counter() - t0]
     for _ in range(job["repeats"] - 1):
         t0 = time.perf_counter()
         call(inputs)
@@ -162,7 +163,7 @@ def worker(args) -> None:
             {
                 "seconds": min(times),
                 "peak_bytes": mem.peak,
-                "rho": None if result is None else result.rho,
+                "rho": rho,
                 "prompt_len": inputs.prompt_len,
                 "image_tokens": int(inputs.spans.image_positions.size),
             }
@@ -178,7 +179,7 @@ def run_job(job: dict, work: Path) -> dict:
         [sys.executable, __file__, "--worker", str(path)], capture_output=True, text=True, env=env, timeout=1800
     )
     if out.returncode != 0:
-        sys.exit(f"worker failed ({job['method']}, {job['mode']}):\n{out.stderr[-4000:]}")
+        sys.exit(f"worker failed ({job['method']}, {job['modes']}):\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -190,7 +191,8 @@ def main(argv=None) -> int:
     p.add_argument("--modes", nargs="+", default=["code", "paper"], choices=["code", "paper"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default=None, help="default: bfloat16 on cuda, float32 on cpu")
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=1, help="timed runs per measurement (best is printed)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: 1 on cpu, torch's on cuda)")
     p.add_argument("--hidden-size", type=int, default=256)
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--heads", type=int, default=8)
@@ -231,44 +233,54 @@ def main(argv=None) -> int:
         f"{cfg.num_attention_heads} heads / {cfg.num_key_value_heads} kv, {dtype}, {args.device})"
     )
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; row {row['extra_info']['index']}")
+    threads = args.threads if args.threads is not None else (None if args.device.startswith("cuda") else 1)
+    if threads:
+        torch.set_num_threads(threads)
     results = []
     for n in args.lengths:
         prompt = inputs_for(model, processor, row, [])
         torch.manual_seed(n)
+        gen = dict(max_new_tokens=n, min_new_tokens=n, do_sample=True, top_p=0.9)
         with torch.inference_mode():
-            out = model.generate(**prompt.prompt_inputs, max_new_tokens=n, min_new_tokens=n, do_sample=True, top_p=0.9)
+            model.generate(**prompt.prompt_inputs, **dict(gen, max_new_tokens=4, min_new_tokens=4))  # warm-up
+            t0 = time.perf_counter()
+            out = model.generate(**prompt.prompt_inputs, **gen)
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            gen_seconds = time.perf_counter() - t0
         response = out[0, prompt.prompt_len :].tolist()
         assert len(response) == n, (len(response), n)
         base = {"model": model_dir, "device": args.device, "dtype": dtype, "work": str(work), "response": response}
-        base["repeats"] = args.repeats
-        gen = run_job({**base, "method": "generate", "mode": "code"}, work)
+        base.update(repeats=args.repeats, threads=threads, modes=args.modes)
+        ref = run_job({**base, "method": "reference"}, work)
+        print(f"  {n} tokens: reference done", flush=True)
         for mode in args.modes:
-            ref = run_job({**base, "method": "reference", "mode": mode}, work)
-            tf = run_job({**base, "method": "teacher-forced", "mode": mode}, work)
-            results.append((n, mode, ref, tf, gen))
-            print(f"  measured {n} tokens, {mode} mode", flush=True)
+            tf = run_job({**base, "method": "teacher-forced", "modes": [mode]}, work)
+            results.append((n, mode, ref, tf, gen_seconds))
+        print(f"  {n} tokens: teacher-forced done", flush=True)
     p_len = results[0][2]["prompt_len"]
     img = results[0][2]["image_tokens"]
     mem = "CUDA max_memory_allocated" if args.device.startswith("cuda") else "RSS"
-    print(f"\nprompt {p_len} tokens ({img} image tokens); peak memory = {mem} above the pre-call level\n")
+    print(f"\nprompt {p_len} tokens ({img} image tokens); torch threads {threads or torch.get_num_threads()}; ", end="")
+    print(f"peak memory = {mem} above the pre-call level\n")
     header = (
-        f"{'tokens':>6} {'mode':>5} | {'reference s':>11} {'MiB':>9} | {'teacher-forced s':>16} {'MiB':>8} | "
+        f"{'tokens':>6} {'mode':>5} | {'reference s':>11} {'MiB':>8} | {'teacher-forced s':>16} {'MiB':>7} | "
         f"{'time ratio':>10} {'mem ratio':>9} | {'generate s':>10} {'(gen+TF)/ref':>12} | {'|Δρ̄|':>8}"
     )
     print(header)
     print("-" * len(header))
-    for n, mode, ref, tf, gen in results:
+    for n, mode, ref, tf, gen_seconds in results:
         mib = 1024 * 1024
         print(
-            f"{n:>6} {mode:>5} | {ref['seconds']:>11.3f} {ref['peak_bytes'] / mib:>9.1f} | "
-            f"{tf['seconds']:>16.3f} {tf['peak_bytes'] / mib:>8.1f} | "
+            f"{n:>6} {mode:>5} | {ref['seconds']:>11.3f} {ref['peak_bytes'] / mib:>8.1f} | "
+            f"{tf['seconds']:>16.3f} {tf['peak_bytes'] / mib:>7.1f} | "
             f"{ref['seconds'] / tf['seconds']:>9.1f}x {ref['peak_bytes'] / max(tf['peak_bytes'], 1):>8.1f}x | "
-            f"{gen['seconds']:>10.3f} {(gen['seconds'] + tf['seconds']) / ref['seconds']:>12.2f} | "
-            f"{abs(ref['rho'] - tf['rho']):>8.1e}"
+            f"{gen_seconds:>10.3f} {(gen_seconds + tf['seconds']) / ref['seconds']:>12.2f} | "
+            f"{abs(ref['rho'][mode] - tf['rho'][mode]):>8.1e}"
         )
     print(
-        "\ntime/mem ratio = reference / teacher-forced. (gen+TF)/ref: plain generation plus the teacher-forced pass"
-        " relative to generating with output_attentions."
+        "\ntime/mem ratio = reference / teacher-forced (the reference's cost is one call for both modes). "
+        "(gen+TF)/ref: plain generation plus the teacher-forced pass relative to generating with output_attentions."
     )
     return 0
 

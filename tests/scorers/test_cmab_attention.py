@@ -34,44 +34,43 @@ def assert_same(a: ca.AttentionBalance, b: ca.AttentionBalance, tol: float = 1e-
             np.testing.assert_allclose(ha, hb, atol=1e-6)
 
 
-@pytest.mark.parametrize("mode", ["code", "paper"])
-def test_teacher_forced_equals_generate_reference_on_mathv(mode, tiny_vlm, mathv_rows):
+def test_teacher_forced_equals_generate_reference_on_mathv(tiny_vlm, mathv_rows):
     model, processor = tiny_vlm
     for row in (mathv_rows[0], mathv_rows[5]):
         inputs = probe_inputs(model, processor, row)
-        fast = ca.teacher_forced_balance(model, inputs, mode=mode, heatmaps=True)
-        ref = ca.generate_reference_balance(model, inputs, mode=mode, heatmaps=True)
-        assert_same(fast, ref)
+        steps = ca.generate_attentions(model, inputs)  # one generate(output_attentions=True), both modes
         n = len(inputs.response_ids)
-        assert fast.response_len == n > 10
-        # code: every generated token but the first; paper: every generated token
-        assert len(fast.positions) == (n - 1 if mode == "code" else n)
-        # attention is a distribution: image + text mass can never exceed 1
-        if mode == "paper":
-            np.testing.assert_allclose(fast.img + fast.txt, 1.0, atol=1e-5)
+        assert len(steps) == n > 10
+        for mode in ("code", "paper"):
+            fast = ca.teacher_forced_balance(model, inputs, mode=mode, heatmaps=True)
+            ref = ca.reduce_generate_attentions(steps, inputs, mode=mode, heatmaps=True)
+            assert_same(fast, ref)
+            assert fast.response_len == n
+            # code: every generated token but the first; paper: every generated token
+            assert len(fast.positions) == (n - 1 if mode == "code" else n)
+            if mode == "paper":  # attention is a distribution over the visible keys
+                np.testing.assert_allclose(fast.img + fast.txt, 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["code", "paper"])
-def test_teacher_forced_equals_reference_two_images_as_in_row(mode, tiny_vlm, two_image_row):
+def test_teacher_forced_equals_reference_two_images_as_in_row(tiny_vlm, two_image_row):
     model, processor = tiny_vlm
     inputs = probe_inputs(model, processor, two_image_row, image_layout="as_in_row")
     assert len(inputs.spans.images) == 2
-    fast = ca.teacher_forced_balance(model, inputs, mode=mode, heatmaps=True, layers=[0, 2] if mode == "paper" else [1])
-    ref = ca.generate_reference_balance(
-        model, inputs, mode=mode, heatmaps=True, layers=[0, 2] if mode == "paper" else [1]
-    )
-    assert_same(fast, ref)
-    assert fast.layers == ([0, 2] if mode == "paper" else [1])
+    steps = ca.generate_attentions(model, inputs)
+    for mode, layers in (("code", [1]), ("paper", [0, 2])):
+        fast = ca.teacher_forced_balance(model, inputs, mode=mode, heatmaps=True, layers=layers)
+        assert_same(fast, ca.reduce_generate_attentions(steps, inputs, mode=mode, heatmaps=True, layers=layers))
+        assert fast.layers == layers
 
 
-@pytest.mark.parametrize("mode", ["code", "paper"])
-def test_teacher_forced_equals_reference_qwen2vl(mode, tiny_qwen2vl, geo3k_rows):
+def test_teacher_forced_equals_reference_qwen2vl(tiny_qwen2vl, geo3k_rows):
     model, processor = tiny_qwen2vl
     inputs = probe_inputs(model, processor, geo3k_rows[3])
-    assert_same(
-        ca.teacher_forced_balance(model, inputs, mode=mode, heatmaps=True),
-        ca.generate_reference_balance(model, inputs, mode=mode, heatmaps=True),
-    )
+    for mode in ("code", "paper"):
+        assert_same(
+            ca.teacher_forced_balance(model, inputs, mode=mode, heatmaps=True),
+            ca.generate_reference_balance(model, inputs, mode=mode, heatmaps=True),
+        )
 
 
 def test_mrope_positions_matter(tiny_vlm, mathv_rows):
@@ -175,9 +174,12 @@ def test_layer_rules():
     assert ca.default_paper_layers(28) == list(range(1, 27))
     assert ca.resolve_layers("paper", 4) == [1, 2]
     with pytest.raises(ca.AttentionError, match="layer: \\[4\\] outside"):
-        ca.resolve_layers("code", 4, layer=4)
+        ca.resolve_layers("code", 4, 4)
     with pytest.raises(ca.AttentionError, match="no layer"):
         ca.resolve_layers("paper", 2)
+    assert ca.resolve_layers("code", 28, [5]) == [5] and ca.resolve_layers("paper", 28, [9, 3, 9]) == [3, 9]
+    with pytest.raises(ca.AttentionError, match="one layer"):
+        ca.resolve_layers("code", 28, [1, 2])
 
 
 def test_combine_formulas():

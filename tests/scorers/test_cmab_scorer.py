@@ -201,6 +201,13 @@ def test_settings_validation_names_the_field(settings, match):
         build_scorer("cmab", None, settings)
 
 
+def test_layer_beyond_the_model_fails_at_once(cmab_engine, mathv_rows):
+    with pytest.raises(ScorerConfigError, match=r"cmab.layer: \[9\] outside the model's decoder layers 0..3"):
+        scorer(cmab_engine, gate="none", layer=9).score_rows(mathv_rows[:1])
+    with pytest.raises(ScorerConfigError, match=r"cmab.layers: \[4\] outside"):
+        scorer(cmab_engine, gate="none", mode="paper", layers=[1, 4]).score_rows(mathv_rows[:1])
+
+
 def test_estimate_provenance_and_missing_attention_model():
     s = build_scorer("cmab", None, {"gate_k": 4, "seed": 7})
     assert s.estimate(10)["generations_max"] == 50 and s.estimate(10)["attention_forward_passes_max"] == 10
@@ -224,3 +231,27 @@ def test_probe_messages_layouts(mathv_rows, two_image_row):
     bare = probe_messages(row_messages(two_image_row), build_scorer("cmab", None, {"probe_prompt": None}).settings)
     assert bare[0]["content"].endswith("Answer 1 or 2.<image><image>")
     assert np.array_equal([m["role"] for m in bare], ["user"])
+
+
+def test_score_cli_with_heatmaps(tiny_model_dir, mathv_rows, tmp_path):
+    """`verl-difficulty score --metric cmab --heatmaps` on real rows; the report's loader finds the heat maps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from verl_difficulty.cli import main
+    from verl_difficulty.difficulty import get_record
+    from verl_difficulty.report import load_run, stats
+
+    data = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist(mathv_rows[20:23]), data)
+    out = tmp_path / "run"
+    argv = ["score", "--metric", "cmab", "--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
+    argv += ["--heatmaps", "--shard-size", "2", "--no-progress", "--set", "cmab.gate=none"]
+    argv += ["--set", "cmab.max_new_tokens=12", "--set", "engine.device=cpu", "--set", "engine.cpu_threads=1"]
+    argv += ["--set", "engine.processor_kwargs={max_pixels: 50176, min_pixels: 3136}"]
+    assert main(argv) == 0
+    recs = [get_record(r, "cmab") for r in pq.read_table(out / "scored.parquet").to_pylist()]
+    assert all(r.error is None and r.score > 0 and "heatmap" in r.details for r in recs)
+    assert all(r.provenance["settings"]["heatmaps"] is True for r in recs)
+    maps, n_rows, problems = stats.find_heatmaps(load_run(out), limit=10)
+    assert n_rows == 3 and len(maps) == 3 and not problems

@@ -356,6 +356,8 @@ class CMABScorer(Scorer):
         s = self.settings
         prov = self.provenance()
         states = [self._prepare(row) for row in rows]
+        if any(st.error is None for st in states):
+            self.attention_backend()  # a model that cannot be measured fails here, before any generation
         self._run_gate([st for st in states if st.error is None])
         todo = [st for st in states if st.error is None and st.gate in ("passed", "none")]
         if todo:
@@ -498,6 +500,7 @@ class CMABScorer(Scorer):
         model = getattr(self.engine, "model", None)
         processor = getattr(self.engine, "processor", None)
         if s.attention_model is None and isinstance(model, torch.nn.Module) and processor is not None:
+            self._check_layers(model)
             self._model, self._processor, self._attention_source = model, processor, "engine"
             return model, processor
         path = s.attention_model
@@ -528,7 +531,21 @@ class CMABScorer(Scorer):
         self._model = model.to(device).eval()
         self._processor = processor
         self._attention_source = path
+        self._check_layers(self._model)
         return self._model, self._processor
+
+    def _layers_setting(self):
+        s = self.settings
+        return s.layer if s.mode == "code" else (None if s.layers is None else list(s.layers))
+
+    def _check_layers(self, model) -> None:
+        """Fail at once (not row by row) when ``layer`` / ``layers`` do not fit the model's depth."""
+        from verl_difficulty.scorers.cmab_attention import AttentionError, resolve_layers, text_layers
+
+        try:
+            resolve_layers(self.settings.mode, len(text_layers(model)), self._layers_setting())
+        except AttentionError as e:
+            raise ScorerConfigError(f"cmab.{e}") from e
 
     def _measure(self, st: _Row):
         from verl_difficulty.scorers.cmab_attention import build_probe_inputs, teacher_forced_balance
@@ -536,13 +553,8 @@ class CMABScorer(Scorer):
         s = self.settings
         model, processor = self.attention_backend()
         inputs = build_probe_inputs(model, processor, st.probe, st.images, st.response or "")
-        layers = None
-        if s.mode == "code" and s.layer is not None:
-            layers = [s.layer]
-        elif s.mode == "paper" and s.layers is not None:
-            layers = list(s.layers)
         balance = teacher_forced_balance(
-            model, inputs, mode=s.mode, layers=layers, heatmaps=s.heatmaps, chunk_size=s.chunk_size
+            model, inputs, mode=s.mode, layers=self._layers_setting(), heatmaps=s.heatmaps, chunk_size=s.chunk_size
         )
         tokens = None
         if s.per_token:

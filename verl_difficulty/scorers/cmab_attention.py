@@ -70,13 +70,24 @@ def default_paper_layers(num_layers: int) -> list[int]:
     return list(range(1, num_layers - 1))
 
 
-def resolve_layers(mode: str, num_layers: int, layer: int | None = None, layers: Sequence[int] | None = None):
-    """The 0-based decoder layers measured by ``mode`` for a model of ``num_layers`` layers (settings checked)."""
+def resolve_layers(mode: str, num_layers: int, layers: int | Sequence[int] | None = None) -> list[int]:
+    """The 0-based decoder layers ``mode`` measures in a model of ``num_layers`` layers.
+
+    ``layers``: None for the mode's default; code mode takes one index (an int or a one-element list), paper
+    mode a list. Out-of-range or empty choices raise :class:`AttentionError`.
+    """
     if mode not in MODES:
         raise AttentionError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "code":
-        chosen = [default_code_layer(num_layers) if layer is None else int(layer)]
+        if layers is not None and not isinstance(layers, int):
+            layers = list(layers)
+            if len(layers) != 1:
+                raise AttentionError(f"code mode measures one layer, got {layers}")
+            layers = layers[0]
+        chosen = [default_code_layer(num_layers) if layers is None else int(layers)]
     else:
+        if isinstance(layers, int):
+            layers = [layers]
         chosen = default_paper_layers(num_layers) if layers is None else sorted({int(x) for x in layers})
     if not chosen:
         raise AttentionError(f"{mode} mode: no layer to measure in a model with {num_layers} decoder layers")
@@ -494,7 +505,7 @@ def teacher_forced_balance(
     probe_inputs: ProbeInputs,
     *,
     mode: str = "code",
-    layers: Sequence[int] | None = None,
+    layers: int | Sequence[int] | None = None,
     heatmaps: bool = False,
     chunk_size: int = 256,
 ) -> AttentionBalance:
@@ -511,9 +522,7 @@ def teacher_forced_balance(
     import torch
 
     all_layers = text_layers(model)
-    chosen = resolve_layers(mode, len(all_layers), layers=layers) if mode == "paper" else None
-    if mode == "code":
-        chosen = resolve_layers(mode, len(all_layers), layer=None if layers is None else _single(layers))
+    chosen = resolve_layers(mode, len(all_layers), layers)
     if chunk_size < 1:
         raise AttentionError(f"chunk_size must be positive, got {chunk_size}")
     positions = query_positions(mode, probe_inputs.prompt_len, len(probe_inputs.response_ids))
@@ -571,22 +580,13 @@ def teacher_forced_balance(
     )
 
 
-def _single(layers) -> int | None:
-    if isinstance(layers, int):
-        return layers
-    layers = list(layers)
-    if len(layers) != 1:
-        raise AttentionError(f"code mode measures one layer, got {layers}")
-    return int(layers[0])
-
-
 # ------------------------------------------------------------------------------------- generate() reference
 def generate_reference_balance(
     model,
     probe_inputs: ProbeInputs,
     *,
     mode: str = "code",
-    layers: Sequence[int] | None = None,
+    layers: int | Sequence[int] | None = None,
     heatmaps: bool = False,
 ) -> AttentionBalance:
     """The same balance the released code computes: ``generate(output_attentions=True)`` with eager attention.
@@ -595,18 +595,19 @@ def generate_reference_balance(
     are those of generating exactly ``probe_inputs.response_ids``. Keeps every layer's attention for every step:
     use it to check :func:`teacher_forced_balance` and to measure what it saves, not to score data.
     """
+    steps = generate_attentions(model, probe_inputs)
+    return reduce_generate_attentions(steps, probe_inputs, mode=mode, layers=layers, heatmaps=heatmaps)
+
+
+def generate_attentions(model, probe_inputs: ProbeInputs):
+    """``generate(output_attentions=True, eager)`` over the forced response: steps × layers × [1, H, q, keys]."""
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    all_layers = text_layers(model)
-    if mode == "code":
-        chosen = resolve_layers(mode, len(all_layers), layer=None if layers is None else _single(layers))
-    else:
-        chosen = resolve_layers(mode, len(all_layers), layers=layers)
     response = list(probe_inputs.response_ids)
     n = len(response)
-    positions = query_positions(mode, probe_inputs.prompt_len, n)
-    spans = probe_inputs.spans
+    if n < 1:
+        raise AttentionError("the response is empty")
 
     class _Force(LogitsProcessor):
         def __call__(self, input_ids, scores):
@@ -637,7 +638,23 @@ def generate_reference_balance(
     generated = out.sequences[0, probe_inputs.prompt_len :].tolist()
     if generated != response:
         raise AttentionError("generate() did not reproduce the forced response tokens")
-    steps = out.attentions  # steps × layers × [1, heads, q, keys]
+    return out.attentions
+
+
+def reduce_generate_attentions(
+    steps,
+    probe_inputs: ProbeInputs,
+    *,
+    mode: str = "code",
+    layers: int | Sequence[int] | None = None,
+    heatmaps: bool = False,
+) -> AttentionBalance:
+    """The balance from :func:`generate_attentions`' output, the way the released code reduces it."""
+    num_layers = len(steps[0])
+    chosen = resolve_layers(mode, num_layers, layers)
+    n = len(probe_inputs.response_ids)
+    positions = query_positions(mode, probe_inputs.prompt_len, n)
+    spans = probe_inputs.spans
     first_step = 1 if mode == "code" else 0
     image_pos = spans.image_positions
     img = np.zeros((len(chosen), len(positions)))

@@ -5,11 +5,11 @@
     python benchmarks/bench_cmab.py --model /models/Qwen2.5-VL-7B-Instruct --device cuda --dtype bfloat16
 
 The prompt is a real bundled MATH-V row rendered as CMAB's probe (instruction + question, then the image). For
-each response length the response is sampled once with the length forced (``min_new_tokens =
-max_new_tokens``; that sampling, sdpa and no attentions, is timed as ``generate``: what an engine spends
-anyway before the teacher-forced pass, vLLM being faster). Then, each in a fresh process so that peak memory
-is its own:
+the longest length a response is sampled once with the length forced (``min_new_tokens = max_new_tokens``);
+shorter lengths take its prefix. Then, for each length, each in a fresh process so that peak memory is its own:
 
+- ``generate``: ``generate()`` of the same tokens (forced) with the model's own kernel (sdpa) and no
+  attentions: what an engine spends anyway before the teacher-forced pass (vLLM being faster);
 - ``reference``: ``generate(output_attentions=True)`` with eager attention on the same tokens (forced), which
   keeps every layer's attention for every step (what the authors' released code does). Its cost does not
   depend on the mode; both modes' ρ̄ are reduced from the one call;
@@ -141,6 +141,9 @@ def worker(args) -> None:
         if method == "reference":
             steps = ca.generate_attentions(model, inp)
             return {m: ca.reduce_generate_attentions(steps, inp, mode=m).rho for m in modes}
+        if method == "generate":
+            ca.forced_generate(model, inp)
+            return {}
         return {m: ca.teacher_forced_balance(model, inp, mode=m).rho for m in modes}
 
     warm = inputs_for(model, processor, row, response[:4])
@@ -175,6 +178,8 @@ def run_job(job: dict, work: Path) -> dict:
     path = work / "job.json"
     path.write_text(json.dumps(job))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    # glibc: a fixed mmap threshold hands every large tensor back to the OS when freed, so RSS tracks live memory
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
     out = subprocess.run(
         [sys.executable, __file__, "--worker", str(path)], capture_output=True, text=True, env=env, timeout=1800
     )
@@ -237,26 +242,26 @@ def main(argv=None) -> int:
     if threads:
         torch.set_num_threads(threads)
     results = []
+    # one sampled response of the longest length (forced: no early end); shorter lengths use its prefixes
+    longest = max(args.lengths)
+    prompt = inputs_for(model, processor, row, [])
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        out = model.generate(
+            **prompt.prompt_inputs, max_new_tokens=longest, min_new_tokens=longest, do_sample=True, top_p=0.9
+        )
+    sampled = out[0, prompt.prompt_len :].tolist()
+    assert len(sampled) == longest, (len(sampled), longest)
     for n in args.lengths:
-        prompt = inputs_for(model, processor, row, [])
-        torch.manual_seed(n)
-        gen = dict(max_new_tokens=n, min_new_tokens=n, do_sample=True, top_p=0.9)
-        with torch.inference_mode():
-            model.generate(**prompt.prompt_inputs, **dict(gen, max_new_tokens=4, min_new_tokens=4))  # warm-up
-            t0 = time.perf_counter()
-            out = model.generate(**prompt.prompt_inputs, **gen)
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            gen_seconds = time.perf_counter() - t0
-        response = out[0, prompt.prompt_len :].tolist()
-        assert len(response) == n, (len(response), n)
+        response = sampled[:n]
         base = {"model": model_dir, "device": args.device, "dtype": dtype, "work": str(work), "response": response}
         base.update(repeats=args.repeats, threads=threads, modes=args.modes)
+        gen = run_job({**base, "method": "generate"}, work)
         ref = run_job({**base, "method": "reference"}, work)
         print(f"  {n} tokens: reference done", flush=True)
         for mode in args.modes:
             tf = run_job({**base, "method": "teacher-forced", "modes": [mode]}, work)
-            results.append((n, mode, ref, tf, gen_seconds))
+            results.append((n, mode, ref, tf, gen["seconds"]))
         print(f"  {n} tokens: teacher-forced done", flush=True)
     p_len = results[0][2]["prompt_len"]
     img = results[0][2]["image_tokens"]

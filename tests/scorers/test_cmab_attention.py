@@ -212,3 +212,18 @@ def test_short_or_bad_responses(tiny_vlm, mathv_rows):
     pad = int(model.config.image_token_id)
     with pytest.raises(ca.AttentionError, match="image token"):
         probe_inputs(model, processor, mathv_rows[0], response=[pad, pad])
+
+
+def test_bfloat16_model_uses_fp32_softmax(tiny_model_dir, tiny_vlm, mathv_rows):
+    """Under bfloat16 the probe still softmaxes in fp32: ρ̄ stays close to the fp32 model's, and finite."""
+    from transformers import AutoModelForImageTextToText
+
+    model, processor = tiny_vlm
+    bf16 = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.bfloat16).eval()
+    for mode in ("code", "paper"):
+        ref = ca.teacher_forced_balance(model, probe_inputs(model, processor, mathv_rows[7]), mode=mode)
+        inputs = probe_inputs(bf16, processor, mathv_rows[7])
+        assert inputs.inputs["pixel_values"].dtype == torch.bfloat16
+        low = ca.teacher_forced_balance(bf16, inputs, mode=mode, heatmaps=True)
+        assert low.img.dtype == np.float64 and np.isfinite(low.heat[0]).all()
+        assert low.rho == pytest.approx(ref.rho, rel=2e-2)

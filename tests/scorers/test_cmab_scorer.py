@@ -151,10 +151,13 @@ def test_bad_rows_keep_their_place(cmab_engine, mathv_rows):
     no_image["extra_info"] = dict(good["extra_info"], index="x/no-image")
     broken = dict(good, images=[{"bytes": b"not an image", "path": "broken.png"}])
     broken["extra_info"] = dict(good["extra_info"], index="x/broken")
-    recs = scorer(cmab_engine, gate="none").score_rows([no_image, good, broken])
-    assert [r.tier is None for r in recs] == [True, False, True]
+    no_role = dict(good, prompt=[{"content": "<image>What is shown?"}])
+    no_role["extra_info"] = dict(good["extra_info"], index="x/no-role")
+    recs = scorer(cmab_engine, gate="none").score_rows([no_image, good, broken, no_role])
+    assert [r.tier is None for r in recs] == [True, False, True, True]
     assert "no image" in recs[0].error and recs[0].error.startswith("RowError")
     assert "ImageLoadError" in recs[2].error and "images[0]" in recs[2].error
+    assert recs[3].error.startswith("KeyError") and "role" in recs[3].error
     assert recs[1].score is not None
 
 

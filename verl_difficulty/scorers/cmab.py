@@ -401,8 +401,8 @@ class CMABScorer(Scorer):
             if n != len(st.images):
                 raise RowError(f"{n} '<image>' placeholder(s) in the prompt but {len(st.images)} image(s)")
             st.probe = probe_messages(st.messages, self.settings)
-        except RowError as e:
-            st.error = f"RowError: {e}"
+        except (RowError, KeyError, TypeError, ValueError) as e:  # a malformed row, not a failure of the run
+            st.error = f"{type(e).__name__}: {e}"
         return st
 
     def _run_gate(self, states: list[_Row]) -> None:
@@ -485,6 +485,8 @@ class CMABScorer(Scorer):
             balance, tokens = self._measure(st)
         except AttentionError as e:
             return MetricRecord.failed(f"AttentionError: {e}", prov)
+        except (ValueError, RuntimeError) as e:  # the processor or the forward pass refused this row
+            return MetricRecord.failed(f"attention pass: {type(e).__name__}: {e}", prov)
         details.update(self._details(balance, tokens, st.response))
         tier = self.tiers.cmab.tier(balance.rho)
         return MetricRecord(tier, balance.rho, None, st.gate_attempts + 1, st.gate_correct or 0, [], details, prov)

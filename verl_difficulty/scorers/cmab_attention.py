@@ -601,6 +601,21 @@ def generate_reference_balance(
 
 def generate_attentions(model, probe_inputs: ProbeInputs):
     """``generate(output_attentions=True, eager)`` over the forced response: steps × layers × [1, H, q, keys]."""
+    original = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        out = forced_generate(model, probe_inputs, output_attentions=True)
+    finally:
+        model.set_attn_implementation(original)
+    return out.attentions
+
+
+def forced_generate(model, probe_inputs: ProbeInputs, *, output_attentions: bool = False):
+    """``model.generate`` that can only emit ``probe_inputs.response_ids`` (a logits processor forces each token).
+
+    Returns ``generate``'s dict output. With ``output_attentions=False`` and the model's own kernel this is what
+    generating the response costs (the benchmark's baseline).
+    """
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
@@ -616,29 +631,24 @@ def generate_attentions(model, probe_inputs: ProbeInputs):
             forced[:, response[step]] = 0.0
             return forced
 
-    original = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        with torch.inference_mode():
-            out = model.generate(
-                **probe_inputs.prompt_inputs,
-                max_new_tokens=n,
-                min_new_tokens=n,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                logits_processor=LogitsProcessorList([_Force()]),
-                output_attentions=True,
-                return_dict_in_generate=True,
-                pad_token_id=getattr(model.generation_config, "pad_token_id", None) or 0,
-            )
-    finally:
-        model.set_attn_implementation(original)
+    with torch.inference_mode():
+        out = model.generate(
+            **probe_inputs.prompt_inputs,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            logits_processor=LogitsProcessorList([_Force()]),
+            output_attentions=output_attentions,
+            return_dict_in_generate=True,
+            pad_token_id=getattr(model.generation_config, "pad_token_id", None) or 0,
+        )
     generated = out.sequences[0, probe_inputs.prompt_len :].tolist()
     if generated != response:
         raise AttentionError("generate() did not reproduce the forced response tokens")
-    return out.attentions
+    return out
 
 
 def reduce_generate_attentions(

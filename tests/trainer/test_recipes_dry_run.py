@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from recipe_data are test arguments)
 """Every recipe composes against verl 0.9.1: the real scripts, ``DRY_RUN=1``, verl's own ``--cfg job`` output.
 
 The recipes run in subprocesses (a few at a time: each composition imports verl); each printed config is
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from recipe_data import recipe_rows_parquet, recipe_scored_parquet  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
@@ -232,3 +234,41 @@ def test_shell_scripts_parse():
     for script in [*RECIPES.glob("*.sh"), *RECIPES.glob("slurm/*.sbatch")]:
         res = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert res.returncode == 0, f"{script}: {res.stderr}"
+
+
+def test_common_helpers_select_rows_and_find_exports(tmp_path, recipe_scored_parquet):
+    """The non-dry paths of common.sh: a real `verl-difficulty split --keep`, Hydra lists, checkpoint exports."""
+    import pyarrow.parquet as pq
+
+    from verl_difficulty.difficulty import read_tiers
+
+    ckpt = tmp_path / "ckpt"
+    export = ckpt / "global_step_3" / "actor" / "huggingface"
+    export.mkdir(parents=True)
+    (export / "config.json").write_text("{}")
+    (ckpt / "latest_checkpointed_iteration.txt").write_text("3\n")
+    script = f"""
+set -euo pipefail
+USER_ARGS=()
+RECIPE=helpers
+source {RECIPES}/common.sh
+vd_split_keep pism mid,hard {tmp_path}/sel.parquet
+echo "LIST=$(vd_hydra_list a.parquet,/x/b.parquet)"
+echo "HF=$(vd_latest_hf {ckpt} actor)"
+vd_latest_hf {tmp_path}/nowhere actor
+"""
+    res = subprocess.run(
+        ["bash", "-c", script],
+        env=_env(tmp_path, SCORED=str(recipe_scored_parquet)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert "LIST=['a.parquet','/x/b.parquet']" in res.stdout
+    assert f"HF={export}" in res.stdout
+    assert "nowhere: no checkpoint written" in res.stderr
+    tiers = list(read_tiers(recipe_scored_parquet, "pism"))
+    selected = pq.read_table(tmp_path / "sel.parquet")
+    assert selected.num_rows == sum(t in ("mid", "hard") for t in tiers) > 0
+    assert set(read_tiers(selected, "pism")) == {"mid", "hard"}

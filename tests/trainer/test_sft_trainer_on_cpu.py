@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from recipe_data are test arguments)
 """verl 0.9.1's SFT trainer (``torchrun -m verl.trainer.sft_trainer``) for two steps on CPU, on converter output.
 
 verl 0.9.1 has no CPU platform: :mod:`verl_difficulty.testing.cpu_platform` registers one (gloo, no device
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from recipe_data import recipe_rows_parquet, recipe_scored_parquet  # noqa: F401  (fixtures)
 
 from verl_difficulty.trainer.sft_data import convert_to_sft
 
@@ -31,9 +33,9 @@ def _state(path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.timeout(900)
-def test_verl_sft_trainer_two_steps_on_cpu_vision_frozen(tmp_path, scored_parquet, tiny_model_dir):
+def test_verl_sft_trainer_two_steps_on_cpu_vision_frozen(tmp_path, recipe_scored_parquet, tiny_model_dir):
     data = tmp_path / "sft.parquet"
-    report = convert_to_sft(scored_parquet, data, metric="pism", keep=["mid", "hard"], max_pixels=28 * 28 * 16)
+    report = convert_to_sft(recipe_scored_parquet, data, metric="pism", keep=["mid", "hard"], max_pixels=28 * 28 * 16)
     assert report.written >= 4
     ckpt = tmp_path / "ckpt"
     env = {

@@ -1,4 +1,8 @@
-"""Fixtures for the trainer tests: real rows (bundled Geometry3K + MATH-V) with difficulty records."""
+"""Fixtures for the recipe / SFT tests: real rows (bundled Geometry3K + MATH-V) with difficulty records.
+
+Imported by name into the test modules that use them (``from recipe_data import scored_parquet``), so this
+directory's ``conftest.py`` stays with the sampler tests.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="session")
-def real_rows_parquet(tmp_path_factory, bundled_data) -> Path:
+def recipe_rows_parquet(tmp_path_factory, bundled_data) -> Path:
     """Bundled Geometry3K + MATH-V rows converted by the real converters (images capped at 50k pixels)."""
     from verl_difficulty.data.converters import CONVERTERS, convert_to_parquet
 
@@ -31,7 +33,7 @@ def real_rows_parquet(tmp_path_factory, bundled_data) -> Path:
 
 
 @pytest.fixture(scope="session")
-def scored_parquet(tmp_path_factory, real_rows_parquet) -> Path:
+def recipe_scored_parquet(tmp_path_factory, recipe_rows_parquet) -> Path:
     """The real rows with a ``difficulty`` column: PISM tiers cycling easy/mid/hard/unsolved, CMAB records whose
     details hold a solved chain (correct for even rows, a wrong answer for odd rows)."""
     import pyarrow as pa
@@ -39,7 +41,7 @@ def scored_parquet(tmp_path_factory, real_rows_parquet) -> Path:
 
     from verl_difficulty.difficulty import COLUMN, MetricRecord, difficulty_arrow_type, merge_record
 
-    rows = pq.read_table(real_rows_parquet).to_pylist()
+    rows = pq.read_table(recipe_rows_parquet).to_pylist()
     tiers = ["easy", "mid", "hard", "unsolved"]
     values = []
     for i, row in enumerate(rows):
@@ -53,7 +55,7 @@ def scored_parquet(tmp_path_factory, real_rows_parquet) -> Path:
         value = merge_record(None, "pism", pism)
         value = merge_record(value, "cmab", cmab)
         values.append(value)
-    table = pq.read_table(real_rows_parquet).append_column(COLUMN, pa.array(values, type=difficulty_arrow_type()))
+    table = pq.read_table(recipe_rows_parquet).append_column(COLUMN, pa.array(values, type=difficulty_arrow_type()))
     out = tmp_path_factory.mktemp("scored") / "scored.parquet"
     pq.write_table(table, out)
     return out

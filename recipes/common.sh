@@ -5,8 +5,8 @@
 #
 #   MODEL      base checkpoint: a local folder or a hub id      Qwen/Qwen2.5-VL-7B-Instruct
 #   DATA       verl RL parquet(s) to score / train on (comma-separated); needed only when scoring
-#   VAL_DATA   validation parquet (default: the training file, VAL_MAX_SAMPLES rows; validation is off
-#              unless you pass trainer.test_freq=N)
+#   VAL_DATA   validation parquet (default: a copy of the first VAL_MAX_SAMPLES training rows, OUT/data/val_*;
+#              validation is off unless you pass trainer.test_freq=N)
 #   OUT        this run's folder                                 runs/<recipe>
 #   SCORES     where scored runs live, shared by recipes        runs/scores  (-> $SCORES/<metric>/scored.parquet)
 #   SCORED     an existing scored.parquet (or its folder) to use instead of $SCORES/<metric>
@@ -203,10 +203,35 @@ if t and not any(m.get("role") == "system" for m in t[0]["prompt"] or []):
 PY
 }
 
+# verl always builds a validation set. Without VAL_DATA, the first VAL_MAX_SAMPLES rows of the (first) training file
+# are copied to $OUT/data/val_<name>: a separate file, because the difficulty dataset class must tell training
+# rows (filtered, hinted) from validation rows by file name. Sets VAL_FILE.
+vd_val_file() {
+  local first=${1%%,*}
+  if [ -n "$VAL_DATA" ]; then
+    VAL_FILE=$VAL_DATA
+    return 0
+  fi
+  VAL_FILE="$OUT/data/val_$(basename "$first")"
+  vd_dry && return 0
+  mkdir -p "$OUT/data"
+  PYTHONPATH="$VD_REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" - "$first" "$VAL_FILE" "$VAL_MAX_SAMPLES" <<'PY'
+import sys
+
+import pyarrow.parquet as pq
+
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+table = pq.read_table(src)
+pq.write_table(table.slice(0, n if n > 0 else table.num_rows), dst)
+PY
+}
+
 # The paper's GRPO settings (PAPERS.md), as verl 0.9.1 overrides, into the array GRPO_ARGS.
 #   vd_grpo_args TRAIN_FILES CKPT_DIR [MODEL]
 vd_grpo_args() {
-  local train=$1 ckpt=$2 model=${3:-$MODEL} val=${VAL_DATA:-$1}
+  local train=$1 ckpt=$2 model=${3:-$MODEL} val
+  vd_val_file "$train"
+  val=$VAL_FILE
   GRPO_ARGS=(
     "algorithm.adv_estimator=$ADV_ESTIMATOR"
     algorithm.use_kl_in_reward=False

@@ -104,6 +104,10 @@ def _check_paper_grpo(cfg, tmp: Path):
     assert cfg.trainer.experiment_name == "user-wins"
     assert cfg.trainer.n_gpus_per_node == 8 and cfg.trainer.nnodes == 2
     assert str(cfg.trainer.default_local_dir).startswith(str(tmp / "out"))
+    # validation rows: a separate file (the difficulty dataset class tells splits apart by file name)
+    train0 = Path(list(cfg.data.train_files)[0])
+    assert list(cfg.data.val_files) == [str(tmp / "out" / "data" / f"val_{train0.name}")]
+    assert cfg.data.val_max_samples == 64
     _validate(cfg)
 
 
@@ -255,6 +259,8 @@ source {RECIPES}/common.sh
 vd_split_keep pism mid,hard {tmp_path}/sel.parquet
 echo "LIST=$(vd_hydra_list a.parquet,/x/b.parquet)"
 echo "HF=$(vd_latest_hf {ckpt} actor)"
+VAL_MAX_SAMPLES=3 vd_val_file {tmp_path}/sel.parquet
+echo "VAL=$VAL_FILE"
 vd_latest_hf {tmp_path}/nowhere actor
 """
     res = subprocess.run(
@@ -267,6 +273,8 @@ vd_latest_hf {tmp_path}/nowhere actor
     assert res.returncode == 2, res.stderr[-3000:]
     assert "LIST=['a.parquet','/x/b.parquet']" in res.stdout
     assert f"HF={export}" in res.stdout
+    val = tmp_path / "out" / "data" / "val_sel.parquet"
+    assert f"VAL={val}" in res.stdout and pq.read_table(val).num_rows == 3
     assert "nowhere: no checkpoint written" in res.stderr
     tiers = list(read_tiers(recipe_scored_parquet, "pism"))
     selected = pq.read_table(tmp_path / "sel.parquet")

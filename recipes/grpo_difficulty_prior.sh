@@ -57,6 +57,7 @@ if [ "$HINTS" = 1 ]; then
     data.custom_cls.path=pkg://verl_difficulty.trainer.dataset
     data.custom_cls.name=DifficultyDataset
     ++data.difficulty.metric=passrate
+    ++data.difficulty.keep=all
     ++data.difficulty.hints.enable=true
     "++data.difficulty.hints.tiers=$HINT_TIERS"
   )

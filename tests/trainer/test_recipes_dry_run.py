@@ -182,6 +182,7 @@ def test_recipe_composes(dry_runs, name):
         assert s2.data.custom_cls.name == "DifficultyDataset"
         assert s2.data.difficulty.hints.enable is True and list(s2.data.difficulty.hints.tiers) == ["hard"]
         assert s2.data.difficulty.metric == "passrate"
+        assert s2.data.difficulty.keep == "all"  # the stage file is the selection: the class must not filter it
         stage1_export = tmp / "out" / "stage1" / "checkpoints" / "global_step_LAST" / "actor" / "huggingface"
         assert s2.actor_rollout_ref.model.path == str(stage1_export)
         assert "--two-stage" in res.stderr

@@ -61,9 +61,11 @@ def _run_recipe(name: str, env: dict, args=(), timeout: int = 600) -> subprocess
 def dry_runs(tmp_path_factory):
     """Run every recipe once with DRY_RUN=1 and the user overrides; {name: (result, {stage: config}, tmp)}."""
 
+    tmps = {name: tmp_path_factory.mktemp(name) for name in CASES}  # here: mktemp is not thread-safe
+
     def one(name):
         extra, _ = CASES[name]
-        tmp = tmp_path_factory.mktemp(name)
+        tmp = tmps[name]
         res = _run_recipe(name, _env(tmp, DRY_RUN="1", **extra), USER_ARGS)
         stages = {}
         if res.returncode == 0:

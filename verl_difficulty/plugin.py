@@ -13,7 +13,11 @@ from __future__ import annotations
 import importlib
 
 #: modules whose import registers something with verl
-MODULES = ("verl_difficulty.trainer.reward_manager",)
+MODULES = (
+    "verl_difficulty.trainer.reward_manager",
+    "verl_difficulty.trainer.advantage",
+    "verl_difficulty.trainer.freeze",
+)
 
 for _name in MODULES:
     importlib.import_module(_name)
@@ -22,5 +26,9 @@ for _name in MODULES:
 def check_registered() -> dict[str, bool]:
     """Which of this package's components verl can find by name (raises nothing; for diagnostics)."""
     from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
 
-    return {"reward_manager:difficulty": "difficulty" in REWARD_MANAGER}
+    return {
+        "reward_manager:difficulty": "difficulty" in REWARD_MANAGER,
+        "adv_estimator:grpo_difficulty": "grpo_difficulty" in ADV_ESTIMATOR_REGISTRY,
+    }

@@ -98,6 +98,8 @@ def test_gate_pass_at_k(cmab_engine, mathv_rows):
     a, b, c = recs
     assert a.details["gate"] == "passed" and a.correct == a.details["gate_correct"] >= 1
     assert a.details["gate_k"] == 3 and a.attempts == 3 + 1 and a.score is not None and a.tier != "unsolved"
+    # the first correct gate answer is kept: the SFT "chain" target (verl-difficulty sft-data --target chain)
+    assert a.details["solved_response"] in completions and lines[-1] in a.details["solved_response"]
     assert b.tier == "unsolved" and b.score is None and b.correct == 0 and b.attempts == 3
     assert b.details == {"mode": "code", "gate": "failed", "gate_correct": 0, "gate_k": 3}
     assert c.tier is None and "ground_truth" in c.error

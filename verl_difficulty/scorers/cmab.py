@@ -307,6 +307,7 @@ class _Row:
     gate_attempts: int = 0
     gate_details: dict = field(default_factory=dict)
     response: str | None = None
+    solved_response: str | None = None  # the first gate answer judged correct (the SFT "chain" target)
 
 
 class CMABScorer(Scorer):
@@ -439,13 +440,15 @@ class CMABScorer(Scorer):
             raise RuntimeError(f"engine returned {len(outs)} results for {len(requests)} gate requests")
         for st, completions in zip(states, outs, strict=True):
             try:
-                correct = sum(1 for c in completions if judge(st.row, c, verify).get("acc", 0.0) >= 1.0)
+                verdicts = [judge(st.row, c, verify).get("acc", 0.0) >= 1.0 for c in completions]
             except RowError as e:
                 st.error = f"RowError: {e}"
                 continue
+            correct = sum(verdicts)
             st.gate_attempts = len(completions)
             st.gate_correct = correct
             st.gate = "passed" if correct > 0 else "failed"
+            st.solved_response = next((c for c, ok in zip(completions, verdicts) if ok), None)
 
     def _custom_gate(self, st: _Row) -> None:
         try:
@@ -477,6 +480,8 @@ class CMABScorer(Scorer):
             details["gate_k"] = s.gate_k
         if st.gate_details:
             details["gate_details"] = st.gate_details
+        if st.solved_response is not None:
+            details["solved_response"] = st.solved_response
         if st.gate == "failed":
             return MetricRecord("unsolved", None, None, st.gate_attempts, st.gate_correct or 0, [], details, prov)
         from verl_difficulty.scorers.cmab_attention import AttentionError

@@ -5,6 +5,7 @@ verl-difficulty convert NAME ...          real datasets -> verl multimodal parqu
 verl-difficulty score --metric ...        PISM / CMAB / pass-rate difficulty of every row
 verl-difficulty split ...                 tier files or a filtered parquet
 verl-difficulty report ...                HTML report with plots
+verl-difficulty sft-data ...              verl SFT parquet (messages + images) from scored rows
 verl-difficulty tiny-model --out DIR      a tiny random Qwen2.5-VL checkpoint (offline)
 """
 
@@ -20,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "score": ("verl_difficulty.pipeline.cli", "score_main", "score rows with PISM, CMAB or pass-rate"),
     "split": ("verl_difficulty.pipeline.cli", "split_main", "write tier files or a filtered parquet"),
     "report": ("verl_difficulty.report.cli", "main", "write the HTML difficulty report"),
+    "sft-data": ("verl_difficulty.trainer.sft_data", "main", "write verl SFT data (messages + images) from rows"),
     "tiny-model": ("verl_difficulty.testing.tiny_model", "main", "write a tiny random Qwen2.5-VL / Qwen2-VL folder"),
 }
 

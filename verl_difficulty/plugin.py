@@ -7,6 +7,8 @@ with ``VERL_USE_EXTERNAL_PLUGINS=none``, use ``VERL_USE_EXTERNAL_MODULES=verl_di
 Importing each module of :data:`MODULES` registers something:
 
 - ``trainer.reward_manager``: the ``difficulty`` reward manager (``reward.reward_manager.name=difficulty``);
+- ``trainer.advantage``: the ``grpo_difficulty`` advantage estimator;
+- ``trainer.freeze``: the vision-tower freeze (``VERL_DIFFICULTY_FREEZE_VISION``);
 - ``trainer.compat``: verl 0.7's ``data.sampler.class_path`` / ``class_name`` keys (a wrapper around verl's
   ``create_rl_sampler``) and the ``difficulty/*`` metrics of the legacy trainer (a wrapper around
   ``compute_data_metrics``), both installed lazily when verl first imports those functions.
@@ -22,6 +24,8 @@ import importlib
 #: modules whose import registers something with verl
 MODULES = (
     "verl_difficulty.trainer.reward_manager",
+    "verl_difficulty.trainer.advantage",
+    "verl_difficulty.trainer.freeze",
     "verl_difficulty.trainer.compat",
 )
 
@@ -32,9 +36,13 @@ for _name in MODULES:
 def check_registered() -> dict[str, bool]:
     """Which of this package's components verl can find (raises nothing; for diagnostics)."""
     from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
 
     from verl_difficulty.trainer import compat
 
-    out = {"reward_manager:difficulty": "difficulty" in REWARD_MANAGER}
+    out = {
+        "reward_manager:difficulty": "difficulty" in REWARD_MANAGER,
+        "adv_estimator:grpo_difficulty": "grpo_difficulty" in ADV_ESTIMATOR_REGISTRY,
+    }
     out.update({f"hook:{name}": ok for name, ok in compat.status().items()})
     return out

@@ -20,7 +20,7 @@ def _score_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder or hub name")
     p.add_argument("--data", action="append", help="input parquet (repeat or comma-separate for several)")
     p.add_argument("--out", help="output folder (manifest, shards, scored.parquet, summary.json)")
-    p.add_argument("--engine", help="transformers (default), vllm, openai or replay")
+    p.add_argument("--engine", help="transformers (default), vllm, openai, replay or oracle (scripted, for tests)")
     p.add_argument("--config", help="YAML file with any of these settings (command-line flags win)")
     p.add_argument("--ray", nargs="?", const="local", help="run on Ray Data: 'local', 'auto' or a cluster ADDRESS")
     p.add_argument("--num-workers", type=int, help="Ray actors, each holding one engine (default 1)")
@@ -87,6 +87,7 @@ def build_config(argv: list[str]):
 
 
 def score_main(argv: list[str]) -> int:
+    from verl_difficulty.engines.base import EngineError
     from verl_difficulty.pipeline.config import ConfigError
     from verl_difficulty.pipeline.runner import describe_plan, format_summary, run_scoring
     from verl_difficulty.pipeline.shards import ManifestMismatch
@@ -98,7 +99,7 @@ def score_main(argv: list[str]) -> int:
             print(describe_plan(cfg))
             return 0
         summary = run_scoring(cfg)
-    except (ConfigError, TierConfigError, InputError, ManifestMismatch) as e:
+    except (ConfigError, TierConfigError, InputError, ManifestMismatch, EngineError) as e:
         print(f"verl-difficulty score: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -108,13 +109,22 @@ def score_main(argv: list[str]) -> int:
 
 
 def split_main(argv: list[str]) -> int:
-    from verl_difficulty.pipeline.split import SplitError, filter_tiers, split_by_tier
+    from verl_difficulty.pipeline.split import (
+        STAGE1_BAND,
+        STAGE2_BAND,
+        SplitError,
+        filter_tiers,
+        split_by_tier,
+        two_stage_split,
+    )
 
     p = argparse.ArgumentParser(
         prog="verl-difficulty split",
         description="Tier files (easy/mid/hard/unsolved/failed.parquet) or one filtered parquet from a scored run.",
         epilog="Examples: verl-difficulty split runs/pism --metric pism --out runs/pism/tiers\n"
-        "          verl-difficulty split runs/pism --metric pism --keep mid,hard --out train_mid_hard.parquet",
+        "          verl-difficulty split runs/pism --metric pism --keep mid,hard --out train_mid_hard.parquet\n"
+        "          verl-difficulty split runs/pr --metric passrate --two-stage --out runs/pr/stages",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scored", help="scored.parquet or the run folder holding it")
     p.add_argument("--metric", required=True, choices=METRICS)
@@ -122,9 +132,32 @@ def split_main(argv: list[str]) -> int:
     p.add_argument("--keep", help=f"comma-separated tiers to keep, from {', '.join(TIERS)}")
     p.add_argument("--random-matched", action="store_true", help="with --keep: a random subset of the same size")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--two-stage",
+        action="store_true",
+        help="pass-rate only: stage1.parquet (medium band) and stage2.parquet (medium-to-hard), arXiv 2505.13261",
+    )
+    p.add_argument("--stage1-low", type=float, default=STAGE1_BAND[0], help="stage 1: lowest accuracy kept (0.1)")
+    p.add_argument("--stage1-high", type=float, default=STAGE1_BAND[1], help="stage 1: highest accuracy kept (0.87)")
+    p.add_argument("--stage2-low", type=float, default=STAGE2_BAND[0], help="stage 2: lowest accuracy kept (0.1)")
+    p.add_argument(
+        "--stage2-high", type=float, default=STAGE2_BAND[1], help="stage 2: accuracy below this is kept (0.5)"
+    )
     args = p.parse_args(argv)
     try:
-        if args.keep:
+        if args.two_stage:
+            if args.metric != "passrate":
+                raise SplitError("--two-stage splits pass-rate scores: use --metric passrate")
+            if args.keep or args.random_matched:
+                raise SplitError("--two-stage cannot be combined with --keep / --random-matched")
+            counts = two_stage_split(
+                args.scored,
+                args.out,
+                stage1=(args.stage1_low, args.stage1_high),
+                stage2=(args.stage2_low, args.stage2_high),
+            )
+            print(f"passrate two-stage -> {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        elif args.keep:
             info = filter_tiers(
                 args.scored,
                 args.metric,

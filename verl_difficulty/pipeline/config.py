@@ -112,8 +112,27 @@ class ScoreConfig:
             not isinstance(self.gpus_per_worker, (int, float)) or self.gpus_per_worker < 0
         ):
             raise ConfigError(f"gpus_per_worker: expected a number >= 0, got {self.gpus_per_worker!r}")
-        TierConfig.from_dict(self.tiers)  # raises TierConfigError naming the field
+        tiers = TierConfig.from_dict(self.tiers)  # raises TierConfigError naming the field
+        self._validate_scorer_settings(tiers)
         return self
+
+    def _validate_scorer_settings(self, tiers: TierConfig) -> None:
+        """Build each metric's scorer without an engine: a bad setting fails here, before a model is loaded."""
+        from verl_difficulty.scorers import ScorerConfigError, build_scorer
+
+        for metric in self.metrics:
+            try:
+                build_scorer(metric, None, self.scorer_settings(metric), tiers=tiers)
+            except (ScorerConfigError, TypeError, ValueError) as e:
+                raise ConfigError(f"settings.{metric}: {e}") from e
+
+    def scorer_settings(self, metric: str) -> dict[str, Any]:
+        """The settings the scorer of ``metric`` is built with (its section, plus the run's seed and heat maps)."""
+        settings = dict(self.settings.get(metric) or {})
+        if metric == "cmab" and self.heatmaps:
+            settings.setdefault("heatmaps", True)
+        settings.setdefault("seed", self.seed)
+        return settings
 
     def metric_plan(self, metric: str) -> dict:
         """What must match for a metric's finished shards to be reused on resume."""

@@ -53,11 +53,7 @@ def build_scorer_from_config(cfg: ScoreConfig, metric: str, engine):
     from verl_difficulty.scorers import build_scorer
     from verl_difficulty.tiers import TierConfig
 
-    settings = dict(cfg.settings.get(metric, {}))
-    if metric == "cmab" and cfg.heatmaps:
-        settings.setdefault("heatmaps", True)
-    settings.setdefault("seed", cfg.seed)
-    return build_scorer(metric, engine, settings, tiers=TierConfig.from_dict(cfg.tiers))
+    return build_scorer(metric, engine, cfg.scorer_settings(metric), tiers=TierConfig.from_dict(cfg.tiers))
 
 
 @dataclass

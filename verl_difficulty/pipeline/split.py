@@ -1,7 +1,8 @@
-"""Split a scored parquet by tier: one file per tier, or one filtered file (optionally a random matched subset).
+"""Split a scored parquet by tier: one file per tier, or one filtered file (optionally a random matched subset),
+or the second paper's two pass-rate stages.
 
 Rows whose metric failed (error, no tier) or was never run are reported and written to ``failed.parquet``
-in tier-file mode, never silently dropped.
+in tier-file and two-stage mode, never silently dropped.
 """
 
 from __future__ import annotations
@@ -97,3 +98,81 @@ def filter_tiers(
     _write(table.filter(mask), Path(out))
     counts = Counter(t or "failed" for t in tiers)
     return {"written": int(mask.sum()), "matched_size": n_keep, "available": dict(counts)}
+
+
+#: Two-stage defaults (arXiv 2505.13261): stage 1 trains on the medium band, stage 2 on medium-to-hard prompts.
+#: The paper publishes the band edges (drop accuracy > 0.87 and < ~0.1); the stage-2 upper edge 0.5 is this
+#: package's choice (the pass-rate ``hard`` tier: too_hard <= acc < hard_mid).
+STAGE1_BAND = (0.1, 0.87)
+STAGE2_BAND = (0.1, 0.5)
+
+
+def _check_band(name: str, band: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = (float(b) for b in band)
+    if not (0.0 <= lo <= hi <= 1.0):
+        raise SplitError(f"{name}: expected 0 <= low <= high <= 1, got [{lo}, {hi}]")
+    return lo, hi
+
+
+def read_scores(path_or_table, metric: str):
+    """Vectorised: the score of every row for ``metric`` (float array, NaN where failed or not scored)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = path_or_table if isinstance(path_or_table, pa.Table) else _load(path_or_table)[1]
+    rec = pc.struct_field(table.column(COLUMN), [METRICS.index(metric)])
+    tiers = pc.struct_field(rec, [0])
+    scores = pc.struct_field(rec, [1])
+    ok = pc.and_(pc.is_valid(tiers), pc.is_valid(scores))
+    values = pc.if_else(ok, scores, pa.scalar(float("nan"))).to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=float)
+
+
+def two_stage_split(
+    scored: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    stage1: tuple[float, float] = STAGE1_BAND,
+    stage2: tuple[float, float] = STAGE2_BAND,
+) -> dict[str, int]:
+    """The second paper's offline curation from pass-rate scores: two training sets for two GRPO stages.
+
+    Writes ``out_dir/stage1.parquet`` (rows with ``stage1[0] <= acc <= stage1[1]``: the medium band, neither
+    too easy nor too hard), ``out_dir/stage2.parquet`` (``stage2[0] <= acc < stage2[1]``: medium-to-hard), and
+    ``failed.parquet`` (pass-rate failed or not run), plus ``counts.json``. Rows may be in both stages (with the
+    defaults stage 2 is a subset of stage 1). Returns the counts.
+
+    Args:
+        scored: ``scored.parquet`` or the run folder holding it (scored with ``--metric passrate``).
+        out_dir: output folder.
+        stage1: (low, high) accuracy band of stage 1, both edges included (default :data:`STAGE1_BAND`).
+        stage2: (low, high) accuracy band of stage 2, low included, high excluded (default :data:`STAGE2_BAND`).
+    """
+    lo1, hi1 = _check_band("stage1", stage1)
+    lo2, hi2 = _check_band("stage2", stage2)
+    _, table = _load(scored)
+    acc = read_scores(table, "passrate")
+    failed = np.isnan(acc)
+    if failed.all():
+        raise SplitError(f"{scored}: no row has a pass-rate score; score it with `--metric passrate` first")
+    with np.errstate(invalid="ignore"):
+        in1 = ~failed & (acc >= lo1 - 1e-12) & (acc <= hi1 + 1e-12)
+        in2 = ~failed & (acc >= lo2 - 1e-12) & (acc < hi2 - 1e-12)
+        too_easy = ~failed & (acc > hi1 + 1e-12)
+        too_hard = ~failed & (acc < lo1 - 1e-12)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write(table.filter(in1), out / "stage1.parquet")
+    _write(table.filter(in2), out / "stage2.parquet")
+    _write(table.filter(failed), out / "failed.parquet")
+    counts = {
+        "rows": int(len(acc)),
+        "stage1": int(in1.sum()),
+        "stage2": int(in2.sum()),
+        "too_easy": int(too_easy.sum()),
+        "too_hard": int(too_hard.sum()),
+        "failed": int(failed.sum()),
+    }
+    info = {"metric": "passrate", "stage1_band": [lo1, hi1], "stage2_band": [lo2, hi2], **counts}
+    (out / "counts.json").write_text(json.dumps(info, indent=2) + "\n")
+    return counts

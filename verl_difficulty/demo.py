@@ -54,11 +54,10 @@ def check_with_verl(files: list[Path], model: Path) -> dict:
     """Step 2: every row through verl's ``RLHFDataset`` with the model's processor; a summary of what it saw."""
     from collections import Counter
 
+    import pyarrow.parquet as pq
     from omegaconf import OmegaConf
     from verl.utils import hf_processor, hf_tokenizer
     from verl.utils.dataset.rl_dataset import RLHFDataset
-
-    import pyarrow.parquet as pq
 
     tokenizer, processor = hf_tokenizer(str(model)), hf_processor(str(model))
     if processor is None:
@@ -78,9 +77,8 @@ def check_with_verl(files: list[Path], model: Path) -> dict:
     for i in range(len(dataset)):
         item = dataset[i]
         tasks[item["extra_info"]["task"]] += 1
-        images += sum(
-            1 for m in item["raw_prompt"] if isinstance(m["content"], list) for c in m["content"] if c["type"] == "image"
-        )
+        parts = [c for m in item["raw_prompt"] if isinstance(m["content"], list) for c in m["content"]]
+        images += sum(1 for c in parts if c["type"] == "image")
     if len(dataset) != total:
         raise RuntimeError(f"verl's RLHFDataset kept {len(dataset)} of {total} rows (filter_overlong_prompts)")
     return {"rows": total, "kept_by_verl": len(dataset), "images": images, "tasks": dict(sorted(tasks.items()))}

@@ -96,3 +96,21 @@ def generate_isolated(engine, requests: Sequence) -> list[list[str] | Exception]
 
 def describe_error(e: BaseException) -> str:
     return f"engine error: {type(e).__name__}: {e}"
+
+
+def parse_sampling_settings(prefix: str, s: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """Validate the keys every generating scorer shares into ``out``: ``temperature``, ``top_p``, ``top_k``,
+    ``max_new_tokens``, ``seed`` and ``verify`` (errors name ``<prefix>.<key>``)."""
+    if "temperature" in s:
+        out["temperature"] = check_float(f"{prefix}.temperature", s["temperature"], 0.0)
+    if "top_p" in s:
+        out["top_p"] = check_float(f"{prefix}.top_p", s["top_p"], 0.0, 1.0, lo_open=True)
+    if "top_k" in s:
+        out["top_k"] = -1 if s["top_k"] == -1 else check_int(f"{prefix}.top_k", s["top_k"], 1)
+    if "max_new_tokens" in s:
+        out["max_new_tokens"] = check_int(f"{prefix}.max_new_tokens", s["max_new_tokens"], 1)
+    if "seed" in s:
+        out["seed"] = check_int(f"{prefix}.seed", s["seed"], 0)
+    if "verify" in s:
+        check_verify(f"{prefix}.verify", s["verify"])
+        out["verify"] = dict(s["verify"] or {})

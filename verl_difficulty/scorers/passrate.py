@@ -13,18 +13,18 @@ or ``validation_data_dir``); with ``allow_fewer`` on the replay engine a row wit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from verl_difficulty.difficulty import MetricRecord
 from verl_difficulty.scorers.base import RowError, Scorer, ground_truth, judge, row_images, row_messages, sample_id
 from verl_difficulty.scorers.common import (
-    check_float,
     check_int,
     check_unknown,
     check_verify,
     describe_error,
     generate_isolated,
+    parse_sampling_settings,
 )
 
 
@@ -50,16 +50,7 @@ class PassRateSettings:
     verify: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {
-            "n": self.n,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "max_new_tokens": self.max_new_tokens,
-            "seed": self.seed,
-            "rows_per_call": self.rows_per_call,
-            "verify": dict(self.verify),
-        }
+        return asdict(self)
 
 
 def parse_passrate_settings(settings: Mapping[str, Any]) -> PassRateSettings:
@@ -69,21 +60,9 @@ def parse_passrate_settings(settings: Mapping[str, Any]) -> PassRateSettings:
     out: dict[str, Any] = {}
     if "n" in s:
         out["n"] = check_int("passrate.n", s["n"], 1)
-    if "temperature" in s:
-        out["temperature"] = check_float("passrate.temperature", s["temperature"], 0.0)
-    if "top_p" in s:
-        out["top_p"] = check_float("passrate.top_p", s["top_p"], 0.0, 1.0, lo_open=True)
-    if "top_k" in s:
-        out["top_k"] = -1 if s["top_k"] == -1 else check_int("passrate.top_k", s["top_k"], 1)
-    if "max_new_tokens" in s:
-        out["max_new_tokens"] = check_int("passrate.max_new_tokens", s["max_new_tokens"], 1)
-    if "seed" in s:
-        out["seed"] = check_int("passrate.seed", s["seed"], 0)
+    parse_sampling_settings("passrate", s, out)
     if "rows_per_call" in s:
         out["rows_per_call"] = check_int("passrate.rows_per_call", s["rows_per_call"], 1)
-    if "verify" in s:
-        check_verify("passrate.verify", s["verify"])
-        out["verify"] = dict(s["verify"] or {})
     return PassRateSettings(**out)
 
 

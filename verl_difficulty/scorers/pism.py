@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from verl_difficulty.difficulty import MetricRecord, RatioOutcome
@@ -64,6 +64,7 @@ from verl_difficulty.scorers.common import (
     check_verify,
     describe_error,
     generate_isolated,
+    parse_sampling_settings,
 )
 from verl_difficulty.scorers.masks import MASK_MODES
 
@@ -119,22 +120,7 @@ class PISMSettings:
         )
 
     def to_dict(self) -> dict:
-        return {
-            "ratios": list(self.ratios),
-            "k": self.k,
-            "tau": self.tau,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "max_new_tokens": self.max_new_tokens,
-            "mask": self.mask,
-            "patch_size": self.patch_size,
-            "strategy": self.strategy,
-            "attempts_per_round": self.attempts_per_round,
-            "requests_per_call": self.requests_per_call,
-            "seed": self.seed,
-            "verify": dict(self.verify),
-        }
+        return {**asdict(self), "ratios": list(self.ratios)}
 
 
 def parse_pism_settings(settings: Mapping[str, Any]) -> PISMSettings:
@@ -160,15 +146,7 @@ def parse_pism_settings(settings: Mapping[str, Any]) -> PISMSettings:
         out["k"] = check_int("pism.k", s["k"], 1)
     if "tau" in s:
         out["tau"] = check_float("pism.tau", s["tau"], 0.0, 1.0, lo_open=True)
-    if "temperature" in s:
-        out["temperature"] = check_float("pism.temperature", s["temperature"], 0.0)
-    if "top_p" in s:
-        out["top_p"] = check_float("pism.top_p", s["top_p"], 0.0, 1.0, lo_open=True)
-    if "top_k" in s:
-        top_k = s["top_k"]
-        out["top_k"] = -1 if top_k == -1 else check_int("pism.top_k", top_k, 1)
-    if "max_new_tokens" in s:
-        out["max_new_tokens"] = check_int("pism.max_new_tokens", s["max_new_tokens"], 1)
+    parse_sampling_settings("pism", s, out)
     if "mask" in s:
         out["mask"] = check_choice("pism.mask", s["mask"], MASK_MODES)
     if "patch_size" in s:
@@ -179,11 +157,6 @@ def parse_pism_settings(settings: Mapping[str, Any]) -> PISMSettings:
         out["attempts_per_round"] = check_int("pism.attempts_per_round", s["attempts_per_round"], 1)
     if "requests_per_call" in s:
         out["requests_per_call"] = check_int("pism.requests_per_call", s["requests_per_call"], 1)
-    if "seed" in s:
-        out["seed"] = check_int("pism.seed", s["seed"], 0)
-    if "verify" in s:
-        check_verify("pism.verify", s["verify"])
-        out["verify"] = dict(s["verify"] or {})
     return PISMSettings(**out)
 
 

@@ -6,6 +6,8 @@ verl-difficulty score --metric ...        PISM / CMAB / pass-rate difficulty of 
 verl-difficulty split ...                 tier files or a filtered parquet
 verl-difficulty report ...                HTML report with plots
 verl-difficulty tiny-model --out DIR      a tiny random Qwen2.5-VL checkpoint (offline)
+verl-difficulty synth --out DIR --n N     synthetic counting / OCR / grounding / math rows with difficulty knobs
+verl-difficulty seeing-model [--out DIR]  the tiny Qwen2.5-VL trained on them (cached) and its accuracy tables
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "split": ("verl_difficulty.pipeline.cli", "split_main", "write tier files or a filtered parquet"),
     "report": ("verl_difficulty.report.cli", "main", "write the HTML difficulty report"),
     "tiny-model": ("verl_difficulty.testing.tiny_model", "main", "write a tiny random Qwen2.5-VL / Qwen2-VL folder"),
+    "synth": ("verl_difficulty.synthetic.cli", "main", "generate synthetic perception rows with difficulty knobs"),
+    "seeing-model": (
+        "verl_difficulty.synthetic.seeing_model",
+        "main",
+        "train (once, cached) the tiny VLM that sees the synthetic tasks",
+    ),
 }
 
 

@@ -104,12 +104,14 @@ def test_rebuild_replaces_the_folder_atomically(tmp_path):
 
 
 def test_spec_key_depends_on_versions_and_settings(monkeypatch):
-    import verl_difficulty.synthetic.seeing_model as sm
-
-    base = SeeingModelSpec()
-    assert base.key() == SeeingModelSpec().key()
-    monkeypatch.setattr(sm, "GENERATOR_VERSION", sm.GENERATOR_VERSION + 1)
-    assert SeeingModelSpec().key() != base.key()
+    base = SeeingModelSpec().key()
+    assert SeeingModelSpec().key() == base
+    module_globals = SeeingModelSpec.key.__globals__  # the module the key is computed in
+    monkeypatch.setitem(module_globals, "GENERATOR_VERSION", module_globals["GENERATOR_VERSION"] + 1)
+    assert SeeingModelSpec().key() != base
+    monkeypatch.undo()
+    assert SeeingModelSpec().key() == base
+    assert SeeingModelSpec(train=TrainSettings(steps=7)).key() != base
 
 
 def _cli(*args, env_extra=None, timeout=600):

@@ -79,3 +79,16 @@ def rlhf_config(tmp_path):
         return OmegaConf.create(base)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def seeing_model_dir() -> Path:
+    """The trained seeing model (a tiny Qwen2.5-VL that reads the synthetic tasks), built once and cached.
+
+    Trained on first use (a few minutes on two CPU cores) into ``$VERL_DIFFICULTY_CACHE`` or the checkout's
+    git-ignored ``.cache/``; later sessions reuse it. The folder holds ``eval.json`` (held-out accuracy per task,
+    per difficulty knob and against mask ratio) next to the checkpoint.
+    """
+    from verl_difficulty.synthetic import seeing_model
+
+    return seeing_model(log=None)

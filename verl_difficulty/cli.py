@@ -7,6 +7,8 @@ verl-difficulty split ...                 tier files or a filtered parquet
 verl-difficulty report ...                HTML report with plots
 verl-difficulty sft-data ...              verl SFT parquet (messages + images) from scored rows
 verl-difficulty tiny-model --out DIR      a tiny random Qwen2.5-VL checkpoint (offline)
+verl-difficulty synth --out DIR --n N     synthetic counting / OCR / grounding / math rows with difficulty knobs
+verl-difficulty seeing-model [--out DIR]  the tiny Qwen2.5-VL trained on them (cached) and its accuracy tables
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("verl_difficulty.report.cli", "main", "write the HTML difficulty report"),
     "sft-data": ("verl_difficulty.trainer.sft_data", "main", "write verl SFT data (messages + images) from rows"),
     "tiny-model": ("verl_difficulty.testing.tiny_model", "main", "write a tiny random Qwen2.5-VL / Qwen2-VL folder"),
+    "synth": ("verl_difficulty.synthetic.cli", "main", "generate synthetic perception rows with difficulty knobs"),
+    "seeing-model": (
+        "verl_difficulty.synthetic.seeing_model",
+        "main",
+        "train (once, cached) the tiny VLM that sees the synthetic tasks",
+    ),
 }
 
 

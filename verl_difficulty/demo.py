@@ -25,9 +25,9 @@ from pathlib import Path
 
 #: CPU-sized scorer settings (the papers' defaults except where a tiny model on a laptop needs less)
 DEMO_SETTINGS = {
-    "pism": {"k": 10, "max_new_tokens": 24},
-    "cmab": {"gate_k": 4, "gate_max_new_tokens": 24, "max_new_tokens": 48},
-    "passrate": {"n": 8, "max_new_tokens": 24},
+    "pism": {"k": 10, "max_new_tokens": 40},
+    "cmab": {"gate_k": 4, "gate_max_new_tokens": 40, "max_new_tokens": 48},
+    "passrate": {"n": 8, "max_new_tokens": 40},
 }
 #: keep the images the model sees small on CPU (the seeing model was trained at this size)
 ENGINE_SETTINGS = {"processor_kwargs": {"max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}, "cpu_threads": 1}

@@ -3,9 +3,9 @@ local Ray). Every step is the real product, with settings sized for a laptop:
 
 1. convert the bundled real data (MATH-Vision, Geometry3K, MMOCR words, ICDAR text boxes, ms-swift jsonl) and
    generate a synthetic perception set (counting, OCR, grounding, arithmetic) to verl's multimodal parquet;
-2. load every row through verl's own ``RLHFDataset`` (``filter_overlong_prompts=True``) with the model's
+2. take the tiny Qwen2.5-VL trained on the synthetic tasks (trained once, then cached) — or ``--model``;
+3. load every row through verl's own ``RLHFDataset`` (``filter_overlong_prompts=True``) with the model's
    processor and check each keeps its image inputs;
-3. take the tiny Qwen2.5-VL trained on the synthetic tasks (trained once, then cached) — or ``--model``;
 4. score every row with PISM, CMAB and pass-rate on Ray Data over a local Ray cluster (``--no-ray``: the
    in-process loop), resumable: a second run reuses finished shards;
 5. split the rows by tier, per metric;
@@ -151,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from verl_difficulty.synthetic.seeing_model import seeing_model
 
-        _say("3/6 model: the tiny Qwen2.5-VL trained on the synthetic tasks (trained on first use, then cached)")
+        _say("2/6 model: the tiny Qwen2.5-VL trained on the synthetic tasks (trained on first use, then cached)")
         model = seeing_model(progress=True)
     _say(f"model: {model}")
 
-    _say("2/6 every row through verl's RLHFDataset (filter_overlong_prompts=True) with the model's processor")
+    _say("3/6 every row through verl's RLHFDataset (filter_overlong_prompts=True) with the model's processor")
     seen = check_with_verl(files, model)
     _say(f"verl kept {seen['kept_by_verl']}/{seen['rows']} rows with {seen['images']} images; tasks {seen['tasks']}")
 

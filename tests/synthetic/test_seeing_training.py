@@ -175,6 +175,12 @@ def test_synth_cli_writes_rows_verl_loads(tmp_path, tiny_model_dir, rlhf_config)
 
     same = generate_rows(12, split="val", seed=3)
     assert [x["images"][0]["bytes"] for x in rows] == [x["images"][0]["bytes"] for x in same]
+    # with the system message the seeing model is trained with, unless told otherwise
+    assert [list(map(dict, x["prompt"])) for x in rows] == [x["prompt"] for x in same]
+    assert rows[0]["prompt"][0]["role"] == "system" and "<answer>" in rows[0]["prompt"][0]["content"]
+    r = _cli("synth", "--out", str(tmp_path / "bare.parquet"), "--n", "2", "--no-system-prompt", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert [m["role"] for m in read_rows(tmp_path / "bare.parquet")[0]["prompt"]] == ["user"]
 
     tokenizer, processor = hf_tokenizer(str(tiny_model_dir)), hf_processor(str(tiny_model_dir))
     config = rlhf_config(max_prompt_length=1024, truncation="error", return_raw_chat=True)

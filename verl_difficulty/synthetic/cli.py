@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from verl_difficulty.synthetic.generator import SYNTH_TASKS, SynthConfig, SynthError, check_tasks
+from verl_difficulty.synthetic.generator import SYNTH_SYSTEM_PROMPT, SYNTH_TASKS, SynthConfig, SynthError, check_tasks
 
 
 def _difficulty(text: str) -> tuple[float, float]:
@@ -42,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=SynthConfig.image_size, help="image side in pixels")
     parser.add_argument("--difficulty", default="0,1", help="knob hardness range LO,HI in [0, 1] (default 0,1)")
     prompt = parser.add_mutually_exclusive_group()
-    prompt.add_argument("--system-prompt", help="a system message for every row (default: none)")
+    prompt.add_argument(
+        "--system-prompt",
+        help="a system message for every row (default: the answer-format message the seeing model is trained with)",
+    )
     prompt.add_argument("--r1-system-prompt", action="store_true", help="the paper's <think>/<answer> system prompt")
+    prompt.add_argument("--no-system-prompt", action="store_true", help="no system message")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -55,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.split or "/" in args.split:
             raise SynthError(f"--split: expected a name without '/', got {args.split!r}")
         tasks = check_tasks(args.tasks)
-        system = DEFAULT_SYSTEM_PROMPT if args.r1_system_prompt else args.system_prompt
+        if args.r1_system_prompt:
+            system = DEFAULT_SYSTEM_PROMPT
+        elif args.no_system_prompt:
+            system = None
+        else:
+            system = args.system_prompt or SYNTH_SYSTEM_PROMPT
         config = SynthConfig(image_size=args.image_size, difficulty=_difficulty(args.difficulty), system_prompt=system)
     except SynthError as e:
         print(f"verl-difficulty synth: {e}", file=sys.stderr)

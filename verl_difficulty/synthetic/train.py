@@ -11,8 +11,9 @@ What makes a randomly initialised VLM learn in minutes on a CPU (each measured o
 ``docs/synthetic.md``):
 
 - The vision tower is frozen at its random initialisation. Its random features already separate colours,
-  shapes and glyphs (a linear probe reads the glyph of a text cell from them >90 % of the time); training it
-  from scratch with the answer loss made it collapse to a constant output within a hundred steps.
+  shapes and glyphs (linear probes read the glyph of a text cell >90 % of the time, a shape cell's colour
+  99.8 %); training it from scratch with the answer loss made it collapse to a constant output within a
+  hundred steps.
 - The merger's last linear layer gets a data-dependent initialisation (:func:`calibrate_merger`): at
   ``initializer_range=0.02`` the image embeddings are nearly the same vector for every patch, and the
   language model never learns to look.

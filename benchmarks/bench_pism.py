@@ -7,13 +7,15 @@ seeds, in one run. Every strategy must give the reference's tiers (and ``full`` 
     python benchmarks/bench_pism.py --model /models/Qwen2.5-VL-7B-Instruct --device cuda --tiny-rows 64 \\
         --max-new-tokens 1024 --skip-oracle
 
-Two parts:
+Three parts:
 
 1. A real model through the transformers engine (default: the tiny random Qwen2.5-VL, built offline) on real
    bundled rows (MATH-V, OCR words), paper settings (ratios 0.0..0.9, K = 10, τ = 0.1, T = 0.7) except
    ``--max-new-tokens``. The random tiny model answers nothing, so every row is unsolved at λ = 0: the figures
    show the cost of that case (the commonest tier in the paper's VRT counts).
-2. The oracle (a scripted model with known breaking ratios and per-attempt success probabilities) on a larger
+2. The seeing model (``verl_difficulty.synthetic``, trained once and cached) on synthetic rows
+   (``--seeing-rows``): rows it solves at λ = 0 and that break at some ratio.
+3. The oracle (a scripted model with known breaking ratios and per-attempt success probabilities) on a larger
    sample: every bundled row, cloned under new sample ids, with breaking ratios drawn so the tiers come out in
    the proportions the paper publishes for Qwen2.5-VL-7B on VPT (easy 38 % / mid 24 % / hard 7 % / unsolved
    31 %). Images are downscaled (the oracle ignores them; masking is still done).
@@ -154,6 +156,19 @@ def tiny_part(args) -> dict:
     return run_strategies(f"transformers engine ({model})", rows, lambda: engine, settings)
 
 
+def seeing_part(args) -> dict:
+    """The seeing model (trained once, cached) on synthetic rows: the case where rows are solved at λ = 0 and
+    break at some ratio, which the random tiny model never shows."""
+    from verl_difficulty.engines import build_engine
+    from verl_difficulty.synthetic import generate_rows, seeing_model
+
+    model = str(seeing_model(progress=True))
+    rows = generate_rows(args.seeing_rows, split="bench", seed=args.seed)
+    engine = build_engine("transformers", model, device=args.device, batch_size=args.batch_size, cpu_threads=1)
+    settings = {"k": args.k, "max_new_tokens": 40}  # the model's longest answer is 31 tokens
+    return run_strategies(f"transformers engine, seeing model ({model})", rows, lambda: engine, settings)
+
+
 def oracle_part(args) -> dict:
     import numpy as np
 
@@ -197,15 +212,19 @@ def main(argv=None) -> int:
     p.add_argument("--max-pixels", type=int, default=64 * 28 * 28, help="processor max_pixels for part 1")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--cpu-threads", type=int, default=1)
+    p.add_argument("--seeing-rows", type=int, default=12, help="synthetic rows for the seeing-model part")
     p.add_argument("--oracle-samples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-tiny", action="store_true")
+    p.add_argument("--skip-seeing", action="store_true")
     p.add_argument("--skip-oracle", action="store_true")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args(argv)
     out = {}
     if not args.skip_tiny:
         out["transformers"] = tiny_part(args)
+    if not args.skip_seeing:
+        out["seeing"] = seeing_part(args)
     if not args.skip_oracle:
         out["oracle"] = oracle_part(args)
     if args.json:

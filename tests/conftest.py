@@ -43,6 +43,24 @@ def bundled_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def bundled_parquets(tmp_path_factory) -> dict[str, Path]:
+    """The bundled subset converted once per session with :func:`convert_bundled` (strict: raises on any skip):
+    ``{source name: parquet path}``."""
+    from verl_difficulty.data.bundled import convert_bundled
+
+    return convert_bundled(tmp_path_factory.mktemp("bundled_parquets"), quiet=True)
+
+
+@pytest.fixture(scope="session")
+def bundled_rows(bundled_parquets) -> dict[str, list[dict]]:
+    """The converted bundled rows, ``{"mathv": [...], "mmocr_words": [...], ...}``; shared by the whole session,
+    so deep-copy a row before changing it."""
+    import pyarrow.parquet as pq
+
+    return {name: pq.read_table(path).to_pylist() for name, path in bundled_parquets.items()}
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen2.5-VL checkpoint folder (seed 0), built once per test session."""
     from verl_difficulty.testing import build_tiny_vlm
@@ -92,3 +110,16 @@ def seeing_model_dir() -> Path:
     from verl_difficulty.synthetic import seeing_model
 
     return seeing_model(log=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir):
+    """The transformers engine over the tiny random Qwen2.5-VL, on CPU, small images; one per session."""
+    from verl_difficulty.engines import build_engine
+    from verl_difficulty.testing import SMALL_IMAGES
+
+    engine = build_engine(
+        "transformers", str(tiny_model_dir), device="cpu", batch_size=4, processor_kwargs=SMALL_IMAGES, cpu_threads=1
+    )
+    yield engine
+    engine.close()

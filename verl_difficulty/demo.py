@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from verl_difficulty.testing import SMALL_IMAGES
+
 #: CPU-sized scorer settings (the papers' defaults except where a tiny model on a laptop needs less)
 DEMO_SETTINGS = {
     "pism": {"k": 10, "max_new_tokens": 40},
@@ -30,7 +32,7 @@ DEMO_SETTINGS = {
     "passrate": {"n": 8, "max_new_tokens": 40},
 }
 #: keep the images the model sees small on CPU (the seeing model was trained at this size)
-ENGINE_SETTINGS = {"processor_kwargs": {"max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}, "cpu_threads": 1}
+ENGINE_SETTINGS = {"processor_kwargs": dict(SMALL_IMAGES), "cpu_threads": 1}
 
 
 def _say(msg: str) -> None:

@@ -54,11 +54,3 @@ def shared_parquets(shared_data, tmp_path_factory) -> dict[str, Path]:
         assert not report.skipped, report.summary()
         paths[name] = out / f"{name}.parquet"
     return paths
-
-
-@pytest.fixture(scope="session")
-def bundled_parquets(tmp_path_factory) -> dict[str, Path]:
-    """The bundled subset converted once with :func:`convert_bundled` (strict: raises on any skip)."""
-    from verl_difficulty.data.bundled import convert_bundled
-
-    return convert_bundled(tmp_path_factory.mktemp("bundled_parquets"), quiet=True)

@@ -7,17 +7,6 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session")
-def bundled_rows(tmp_path_factory) -> dict[str, list[dict]]:
-    """The bundled subset converted once: ``{source name: rows}``."""
-    import pyarrow.parquet as pq
-
-    from verl_difficulty.data.bundled import convert_bundled
-
-    paths = convert_bundled(tmp_path_factory.mktemp("pipeline_bundled"), quiet=True)
-    return {name: pq.read_table(p).to_pylist() for name, p in paths.items()}
-
-
 @pytest.fixture
 def write_input(tmp_path):
     """``write_input(rows, name="in.parquet", row_group_size=...)`` -> a verl parquet with exactly ``rows``."""

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from verl_difficulty.testing import SMALL_IMAGES
+
 REPO = Path(__file__).resolve().parents[2]
 #: keep the tiny model fast on 2 cores: at most 64 merged visual tokens per image
-ENGINE_SETTINGS = {"processor_kwargs": {"max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}, "batch_size": 8}
+ENGINE_SETTINGS = {"processor_kwargs": dict(SMALL_IMAGES), "batch_size": 8}
 
 
 def cli_env() -> dict[str, str]:

@@ -18,9 +18,10 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scored_parquet import write_scored  # tests/scored_parquet.py
 
 from verl_difficulty.data import image_entry, make_row
-from verl_difficulty.difficulty import COLUMN, MetricRecord, difficulty_arrow_type, merge_record
+from verl_difficulty.difficulty import MetricRecord, merge_record
 from verl_difficulty.tiers import TierConfig
 
 CFG = TierConfig()
@@ -183,20 +184,6 @@ def passrate_record(rng: np.random.Generator, n: int = 8) -> MetricRecord:
     acc = k / n
     details = {"in_band": CFG.passrate.in_band(acc), "rollouts": n}
     return MetricRecord(CFG.passrate.tier(acc), acc, None, n, k, [], details, _provenance("passrate", n=n))
-
-
-def write_scored(path: Path, rows: list[dict], difficulty: list[dict | None]) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from verl_difficulty.data import arrow_schema
-
-    schema = arrow_schema().append(pa.field(COLUMN, difficulty_arrow_type()))
-    cols = {name: [r[name] for r in rows] for name in arrow_schema().names}
-    cols[COLUMN] = difficulty
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pydict(cols, schema=schema), path, row_group_size=16)
-    return path
 
 
 def build_run(

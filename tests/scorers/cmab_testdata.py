@@ -1,4 +1,5 @@
-"""Shared pieces of the CMAB tests: real rows (bundled MATH-V / Geometry3K), tiny models loaded once.
+"""Shared pieces of the CMAB tests: real rows (bundled MATH-V / Geometry3K), tiny models loaded once (the engine
+is the suite's ``tiny_engine``, tests/conftest.py).
 
 Test modules import the fixtures they use from here (``from cmab_testdata import mathv_rows``).
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from verl_difficulty.testing import SMALL_IMAGES  # noqa: F401  (re-exported to the test modules)
 
 
 def convert(source: str, src: Path, out: Path, **options) -> list[dict]:
@@ -70,22 +73,6 @@ def tiny_vlm(tiny_model_dir):
 def tiny_qwen2vl(tiny_qwen2vl_dir):
     """(model, processor) of the tiny Qwen2-VL."""
     return load(tiny_qwen2vl_dir)
-
-
-#: small images keep the tiny model fast on 2 CPU cores (at most 64 merged visual tokens per image)
-SMALL_IMAGES = {"max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}
-
-
-@pytest.fixture(scope="session")
-def cmab_engine(tiny_model_dir):
-    """The transformers engine over the tiny random Qwen2.5-VL, on CPU, small images (its model is reused)."""
-    from verl_difficulty.engines import build_engine
-
-    engine = build_engine(
-        "transformers", str(tiny_model_dir), device="cpu", batch_size=4, processor_kwargs=SMALL_IMAGES, cpu_threads=1
-    )
-    yield engine
-    engine.close()
 
 
 def gate_by_index(row, engine):

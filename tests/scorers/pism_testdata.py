@@ -12,8 +12,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-#: small images keep the tiny model fast on 2 CPU cores (at most 64 merged visual tokens per image)
-SMALL_IMAGES = {"max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}
+from verl_difficulty.testing import SMALL_IMAGES  # noqa: F401  (re-exported to the test modules)
 
 
 @lru_cache(maxsize=1)

@@ -26,12 +26,12 @@ def scorer(engine, tiers=None, **settings) -> CMABScorer:
     return build_scorer("cmab", engine, {**FAST, **settings}, tiers=tiers)
 
 
-def test_end_to_end_records_are_well_formed(cmab_engine, mathv_rows, geo3k_rows):
+def test_end_to_end_records_are_well_formed(tiny_engine, mathv_rows, geo3k_rows):
     rows = mathv_rows[:3] + geo3k_rows[:2]
-    s = scorer(cmab_engine, gate="none", heatmaps=True, per_token=True)
+    s = scorer(tiny_engine, gate="none", heatmaps=True, per_token=True)
     records = s.score_rows(rows)
     assert len(records) == len(rows)
-    model, processor = cmab_engine.model, cmab_engine.processor
+    model, processor = tiny_engine.model, tiny_engine.processor
     for row, rec in zip(rows, records):
         assert rec.error is None, rec.error
         assert isinstance(rec, MetricRecord)
@@ -58,8 +58,8 @@ def test_end_to_end_records_are_well_formed(cmab_engine, mathv_rows, geo3k_rows)
         assert rec.score == pytest.approx(ref.rho, rel=1e-4, abs=1e-4)
 
 
-def test_paper_mode_and_two_images(cmab_engine, two_image_row):
-    s = scorer(cmab_engine, gate="none", mode="paper", heatmaps=True, image_layout="as_in_row")
+def test_paper_mode_and_two_images(tiny_engine, two_image_row):
+    s = scorer(tiny_engine, gate="none", mode="paper", heatmaps=True, image_layout="as_in_row")
     (rec,) = s.score_rows([two_image_row])
     d = rec.details
     assert rec.error is None, rec.error
@@ -72,9 +72,9 @@ def test_paper_mode_and_two_images(cmab_engine, two_image_row):
     assert sum(m["grid"][0] * m["grid"][1] for m in d["heatmaps"]) == d["image_tokens"]
 
 
-def test_gate_pass_at_k(cmab_engine, mathv_rows):
+def test_gate_pass_at_k(tiny_engine, mathv_rows):
     """The pass@k gate generates k answers to the row's own prompt and judges them with the verifier."""
-    s = scorer(cmab_engine)  # gate: pass@k, k = 3
+    s = scorer(tiny_engine)  # gate: pass@k, k = 3
     st = s.settings
     # a row whose answer the model does give: the final line of one of its own (seeded) gate completions
     row = dict(mathv_rows[4], extra_info=dict(mathv_rows[4]["extra_info"], task="ocr"))
@@ -87,7 +87,7 @@ def test_gate_pass_at_k(cmab_engine, mathv_rows):
         n=3,
         seed=request_seed(st.seed, "cmab-gate", sid),
     )
-    (completions,) = cmab_engine.generate([request])
+    (completions,) = tiny_engine.generate([request])
     lines = [c.strip().splitlines()[-1].strip() for c in completions if c.strip()]
     assert lines, completions
     solved = dict(row, reward_model={"style": "rule", "ground_truth": lines[-1]})
@@ -105,11 +105,11 @@ def test_gate_pass_at_k(cmab_engine, mathv_rows):
     assert c.tier is None and "ground_truth" in c.error
 
 
-def test_custom_gate_and_none(cmab_engine, mathv_rows):
+def test_custom_gate_and_none(tiny_engine, mathv_rows):
     even = [r for r in mathv_rows[6:] if r["extra_info"]["index"][-1] in "02468"]
     odd = [r for r in mathv_rows[6:] if r["extra_info"]["index"][-1] not in "02468"]
     rows = [even[0], odd[0], even[1], odd[1]]
-    s = scorer(cmab_engine, gate="cmab_testdata:gate_by_index")
+    s = scorer(tiny_engine, gate="cmab_testdata:gate_by_index")
     recs = s.score_rows(rows)
     for row, rec in zip(rows, recs):
         even = row["extra_info"]["index"][-1] in "02468"
@@ -119,12 +119,12 @@ def test_custom_gate_and_none(cmab_engine, mathv_rows):
         assert rec.attempts == (4 if even else 3)
     assert {r.details["gate"] for r in recs} == {"passed", "failed"}
     # gate: none gives every row a ρ̄
-    assert all(r.score is not None for r in scorer(cmab_engine, gate="none").score_rows(rows))
+    assert all(r.score is not None for r in scorer(tiny_engine, gate="none").score_rows(rows))
 
 
-def test_tiers_follow_rho(cmab_engine, mathv_rows):
+def test_tiers_follow_rho(tiny_engine, mathv_rows):
     row = mathv_rows[11]
-    (rec,) = scorer(cmab_engine, gate="none").score_rows([row])
+    (rec,) = scorer(tiny_engine, gate="none").score_rows([row])
     rho = rec.score
     bands = {
         "easy": dict(easy_low=rho * 1.5, mid_low=rho * 2, mid_high=rho * 3, easy_high=rho * 4),
@@ -132,14 +132,14 @@ def test_tiers_follow_rho(cmab_engine, mathv_rows):
         "hard": dict(easy_low=rho * 0.25, mid_low=rho * 0.5, mid_high=rho * 2, easy_high=rho * 3),
     }
     for tier, cfg in bands.items():
-        (r,) = scorer(cmab_engine, tiers=TierConfig.from_dict({"cmab": cfg}), gate="none").score_rows([row])
+        (r,) = scorer(tiny_engine, tiers=TierConfig.from_dict({"cmab": cfg}), gate="none").score_rows([row])
         assert r.score == pytest.approx(rho) and r.tier == tier
         assert r.provenance["tiers"] == TierConfig.from_dict({"cmab": cfg}).to_dict()["cmab"]
 
 
-def test_results_do_not_depend_on_the_batch(cmab_engine, mathv_rows, geo3k_rows):
+def test_results_do_not_depend_on_the_batch(tiny_engine, mathv_rows, geo3k_rows):
     rows = [mathv_rows[12], geo3k_rows[4], mathv_rows[13]]
-    s = scorer(cmab_engine, gate="none", heatmaps=True)
+    s = scorer(tiny_engine, gate="none", heatmaps=True)
     together = s.score_rows(rows)
     reversed_ = s.score_rows(rows[::-1])[::-1]
     alone = [s.score_rows([r])[0] for r in rows]
@@ -147,7 +147,7 @@ def test_results_do_not_depend_on_the_batch(cmab_engine, mathv_rows, geo3k_rows)
         assert a.to_arrow_dict() == b.to_arrow_dict() == c.to_arrow_dict()
 
 
-def test_bad_rows_keep_their_place(cmab_engine, mathv_rows):
+def test_bad_rows_keep_their_place(tiny_engine, mathv_rows):
     good = mathv_rows[14]
     no_image = dict(good, images=[], prompt=[{"role": "user", "content": "What is 2 + 2?"}])
     no_image["extra_info"] = dict(good["extra_info"], index="x/no-image")
@@ -155,7 +155,7 @@ def test_bad_rows_keep_their_place(cmab_engine, mathv_rows):
     broken["extra_info"] = dict(good["extra_info"], index="x/broken")
     no_role = dict(good, prompt=[{"content": "<image>What is shown?"}])
     no_role["extra_info"] = dict(good["extra_info"], index="x/no-role")
-    recs = scorer(cmab_engine, gate="none").score_rows([no_image, good, broken, no_role])
+    recs = scorer(tiny_engine, gate="none").score_rows([no_image, good, broken, no_role])
     assert [r.tier is None for r in recs] == [True, False, True, True]
     assert "no image" in recs[0].error and recs[0].error.startswith("RowError")
     assert "ImageLoadError" in recs[2].error and "images[0]" in recs[2].error
@@ -163,17 +163,17 @@ def test_bad_rows_keep_their_place(cmab_engine, mathv_rows):
     assert recs[1].score is not None
 
 
-def test_separate_attention_model(cmab_engine, tiny_model_dir, mathv_rows):
+def test_separate_attention_model(tiny_engine, tiny_model_dir, mathv_rows):
     """attention_model loads its own copy; with the engine's image settings it gives the engine model's ρ̄."""
     from cmab_testdata import SMALL_IMAGES
 
     row = mathv_rows[15]
-    (shared,) = scorer(cmab_engine, gate="none").score_rows([row])
+    (shared,) = scorer(tiny_engine, gate="none").score_rows([row])
     own = scorer(
-        cmab_engine, gate="none", attention_model=str(tiny_model_dir), processor_kwargs=SMALL_IMAGES, device="cpu"
+        tiny_engine, gate="none", attention_model=str(tiny_model_dir), processor_kwargs=SMALL_IMAGES, device="cpu"
     )
     (rec,) = own.score_rows([row])
-    assert own.attention_backend()[0] is not cmab_engine.model
+    assert own.attention_backend()[0] is not tiny_engine.model
     assert rec.score == pytest.approx(shared.score, rel=1e-6)
     assert rec.provenance["attention_model"] == str(tiny_model_dir)
 
@@ -206,11 +206,11 @@ def test_settings_validation_names_the_field(settings, match):
         build_scorer("cmab", None, settings)
 
 
-def test_layer_beyond_the_model_fails_at_once(cmab_engine, mathv_rows):
+def test_layer_beyond_the_model_fails_at_once(tiny_engine, mathv_rows):
     with pytest.raises(ScorerConfigError, match=r"cmab.layer: \[9\] outside the model's decoder layers 0..3"):
-        scorer(cmab_engine, gate="none", layer=9).score_rows(mathv_rows[:1])
+        scorer(tiny_engine, gate="none", layer=9).score_rows(mathv_rows[:1])
     with pytest.raises(ScorerConfigError, match=r"cmab.layers: \[4\] outside"):
-        scorer(cmab_engine, gate="none", mode="paper", layers=[1, 4]).score_rows(mathv_rows[:1])
+        scorer(tiny_engine, gate="none", mode="paper", layers=[1, 4]).score_rows(mathv_rows[:1])
 
 
 def test_estimate_provenance_and_missing_attention_model():

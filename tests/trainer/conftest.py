@@ -11,13 +11,6 @@ import verl_difficulty.plugin  # noqa: F401  (the hooks the entry point installs
 
 
 @pytest.fixture(scope="session")
-def bundled_parquets(tmp_path_factory) -> dict[str, Path]:
-    from verl_difficulty.data.bundled import convert_bundled
-
-    return convert_bundled(tmp_path_factory.mktemp("bundled_parquets"), quiet=True)
-
-
-@pytest.fixture(scope="session")
 def real_rows(bundled_parquets) -> list[dict]:
     """The 90 converted rows of examples/data (MATH-V, Geometry3K, MMOCR, ICDAR grounding, ms-swift counting)."""
     return source_rows(bundled_parquets)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scored_parquet import write_scored  # tests/scored_parquet.py
+
 from verl_difficulty.data.convert import read_rows
-from verl_difficulty.difficulty import COLUMN, MetricRecord, difficulty_arrow_type, merge_record
+from verl_difficulty.difficulty import MetricRecord, merge_record
 from verl_difficulty.tiers import TierConfig
 
 CFG = TierConfig()
@@ -59,20 +61,6 @@ def source_rows(bundled_parquets: dict[str, Path]) -> list[dict]:
     for name in ("mathv", "geo3k", "mmocr_words", "icdar_grounding", "swift_jsonl"):
         rows.extend(read_rows(bundled_parquets[name]))
     return rows
-
-
-def write_scored(path: Path, rows: list[dict], difficulty: list[dict | None]) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from verl_difficulty.data import arrow_schema
-
-    schema = arrow_schema().append(pa.field(COLUMN, difficulty_arrow_type()))
-    cols = {name: [r[name] for r in rows] for name in arrow_schema().names}
-    cols[COLUMN] = difficulty
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pydict(cols, schema=schema), path, row_group_size=16)
-    return path
 
 
 def pism_tiers(n: int, *, failed=(7,), missing=(13,)) -> list[str | None]:

@@ -352,7 +352,7 @@ class CMABScorer(Scorer):
         return prov
 
     def score_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[MetricRecord]:
-        from verl_difficulty.engines.base import GenerationRequest, SamplingSettings, request_seed
+        from verl_difficulty.engines.base import SamplingSettings
 
         s = self.settings
         prov = self.provenance()
@@ -365,21 +365,7 @@ class CMABScorer(Scorer):
             sampling = SamplingSettings(
                 temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, stop=s.stop
             )
-            requests = [
-                GenerationRequest(
-                    sample_id=st.sid,
-                    messages=st.probe,
-                    images=st.images,
-                    sampling=sampling,
-                    n=1,
-                    seed=request_seed(s.seed, "cmab-probe", st.sid),
-                    meta={"metric": "cmab", "stage": "probe"},
-                )
-                for st in todo
-            ]
-            outs = self.engine.generate(requests)
-            if len(outs) != len(requests):
-                raise RuntimeError(f"engine returned {len(outs)} results for {len(requests)} probe requests")
+            outs = self._generate(todo, "probe", [st.probe for st in todo], sampling, n=1)
             for st, out in zip(todo, outs, strict=True):
                 if not out:
                     st.error = "engine error: no probe completion returned"
@@ -388,6 +374,27 @@ class CMABScorer(Scorer):
         return [self._record(st, prov) for st in states]
 
     # ------------------------------------------------------------------------------------------- stages
+    def _generate(self, states: list[_Row], stage: str, messages: list, sampling, n: int) -> list[list[str]]:
+        """One request per row (seeded from the row's id and ``stage``), completions in row order."""
+        from verl_difficulty.engines.base import GenerationRequest, request_seed
+
+        requests = [
+            GenerationRequest(
+                sample_id=st.sid,
+                messages=msgs,
+                images=st.images,
+                sampling=sampling,
+                n=n,
+                seed=request_seed(self.settings.seed, f"cmab-{stage}", st.sid),
+                meta={"metric": "cmab", "stage": stage},
+            )
+            for st, msgs in zip(states, messages, strict=True)
+        ]
+        outs = self.engine.generate(requests)
+        if len(outs) != len(requests):
+            raise RuntimeError(f"engine returned {len(outs)} results for {len(requests)} {stage} requests")
+        return outs
+
     def _prepare(self, row: Mapping[str, Any]) -> _Row:
         st = _Row(row=row)
         try:
@@ -414,7 +421,7 @@ class CMABScorer(Scorer):
             for st in states:
                 self._custom_gate(st)
             return
-        from verl_difficulty.engines.base import GenerationRequest, SamplingSettings, request_seed
+        from verl_difficulty.engines.base import SamplingSettings
         from verl_difficulty.verify.settings import VerifySettings
 
         if not states:
@@ -423,21 +430,7 @@ class CMABScorer(Scorer):
         sampling = SamplingSettings(
             temperature=s.gate_temperature, top_p=s.gate_top_p, max_new_tokens=s.gate_max_new_tokens
         )
-        requests = [
-            GenerationRequest(
-                sample_id=st.sid,
-                messages=st.messages,
-                images=st.images,
-                sampling=sampling,
-                n=s.gate_k,
-                seed=request_seed(s.seed, "cmab-gate", st.sid),
-                meta={"metric": "cmab", "stage": "gate"},
-            )
-            for st in states
-        ]
-        outs = self.engine.generate(requests)
-        if len(outs) != len(requests):
-            raise RuntimeError(f"engine returned {len(outs)} results for {len(requests)} gate requests")
+        outs = self._generate(states, "gate", [st.messages for st in states], sampling, n=s.gate_k)
         for st, completions in zip(states, outs, strict=True):
             try:
                 verdicts = [judge(st.row, c, verify).get("acc", 0.0) >= 1.0 for c in completions]
